@@ -1,0 +1,278 @@
+//! The command line: clap types and dispatch to the engine. No engine logic lives here.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::error::{LoadError, Renderer, render_json};
+use crate::load::{self, Loaded, Project};
+use crate::report::{self, ColorChoice, count};
+
+/// Exit code: bad usage or invalid files (SPEC §5).
+pub const EXIT_INVALID: u8 = 2;
+
+const EXAMPLES: &str = "\
+Examples:
+  devgraph check                      validate tasks.toml and every included file
+  devgraph list --tree                the tasks and what they depend on
+  devgraph graph up --format mermaid  the graph below `up`, for a README";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "devgraph",
+    version,
+    about = "A declarative, content-hashed task graph for development environments",
+    after_help = EXAMPLES,
+)]
+struct Cli {
+    /// Change to DIR before doing anything.
+    #[arg(short = 'C', value_name = "DIR", global = true)]
+    directory: Option<PathBuf>,
+    /// Use this root task file instead of finding tasks.toml in the current or a parent directory.
+    #[arg(short = 'f', long = "file", value_name = "FILE", global = true)]
+    file: Option<PathBuf>,
+    /// When to use colour.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    color: ColorChoice,
+    /// Say more about what is happening.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Print only errors (and requested output).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Machine-readable output where the command has it.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate tasks.toml and every included file, reporting every problem at once.
+    #[command(after_help = "\
+Exit status: 0 when the files are valid (warnings allowed), 2 when any error was found.
+
+Examples:
+  devgraph check
+  devgraph check --json               diagnostics as JSON, for editors and CI
+  devgraph -f other/tasks.toml check")]
+    Check,
+    /// List the tasks with their descriptions.
+    #[command(after_help = "\
+Examples:
+  devgraph list
+  devgraph list --tree                each top-level task with its deps below it
+  devgraph list --json")]
+    List {
+        /// Show deps as an indented tree, from the tasks nothing depends on.
+        #[arg(long)]
+        tree: bool,
+    },
+    /// Print the task graph (all of it, or the targets and their transitive deps).
+    #[command(after_help = "\
+Edges point from a dep to the task that needs it.
+
+Examples:
+  devgraph graph | dot -Tsvg > graph.svg
+  devgraph graph up --format mermaid
+  devgraph graph 'infra:*' --format json")]
+    Graph {
+        /// Task names or globs (`infra:*`); default: every task.
+        targets: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = report::graph::Format::Dot)]
+        format: report::graph::Format,
+    },
+    /// Print a shell completion script.
+    #[command(after_help = "\
+Examples:
+  devgraph completions bash > ~/.local/share/bash-completion/completions/devgraph
+  devgraph completions zsh > ~/.zfunc/_devgraph
+  devgraph completions fish > ~/.config/fish/completions/devgraph.fish")]
+    Completions {
+        /// The shell to write completions for.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Parses the command line, runs the command, and returns the process exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    ExitCode::from(dispatch(cli))
+}
+
+fn dispatch(cli: Cli) -> u8 {
+    if let Some(dir) = &cli.directory {
+        if let Err(e) = std::env::set_current_dir(dir) {
+            eprintln!("error: cannot change to directory {}: {e}", dir.display());
+            return EXIT_INVALID;
+        }
+    }
+    let out = Output::new(&cli);
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "devgraph", &mut std::io::stdout());
+            0
+        }
+        Command::Check => check(&cli, &out),
+        Command::List { tree } => with_project(&cli, &out, |project| {
+            let color = cli.color.for_stdout();
+            let text = if cli.json {
+                list_json(project)
+            } else if *tree {
+                report::list::tree(&project.graph, color)
+            } else {
+                report::list::flat(&project.graph, color)
+            };
+            out.stdout(&text)
+        }),
+        Command::Graph { targets, format } => with_project(&cli, &out, |project| {
+            let tasks = if targets.is_empty() {
+                project.graph.ids().collect()
+            } else {
+                match load::resolve_targets(&project.graph, targets) {
+                    Ok(ids) => {
+                        let mut closure = project.graph.closure(&ids);
+                        closure.sort();
+                        closure
+                    }
+                    Err(errors) => {
+                        out.diagnostics(&errors);
+                        return EXIT_INVALID;
+                    }
+                }
+            };
+            out.stdout(&report::graph::render(project, &tasks, *format))
+        }),
+    }
+}
+
+/// Where output goes, and how it looks.
+struct Output {
+    renderer: Renderer,
+    json: bool,
+    quiet: bool,
+}
+
+impl Output {
+    fn new(cli: &Cli) -> Self {
+        Output {
+            renderer: Renderer::new(cli.color.for_stderr()),
+            json: cli.json,
+            quiet: cli.quiet,
+        }
+    }
+
+    /// Writes to stdout; a closed pipe (`devgraph list | head`) is not an error.
+    fn stdout(&self, text: &str) -> u8 {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
+        0
+    }
+
+    /// Prints diagnostics to stderr; warnings are left out with `--quiet`.
+    fn diagnostics(&self, diagnostics: &[LoadError]) {
+        let mut stderr = std::io::stderr().lock();
+        for d in diagnostics {
+            if self.quiet && !d.is_error() {
+                continue;
+            }
+            let _ = writeln!(stderr, "{}", self.renderer.render(d));
+        }
+    }
+}
+
+fn load_project(cli: &Cli) -> Loaded {
+    let root_file = match &cli.file {
+        Some(file) => Ok(file.clone()),
+        None => match std::env::current_dir() {
+            Ok(dir) => load::find_root_file(&dir),
+            Err(e) => Err(LoadError::Io { path: PathBuf::from("."), message: e.to_string() }),
+        },
+    };
+    match root_file {
+        Ok(path) => load::load_path(&path),
+        Err(e) => Loaded { project: None, diagnostics: vec![e], file_count: 0 },
+    }
+}
+
+/// Loads the project and runs `f` on it, or prints why it could not be loaded.
+fn with_project(cli: &Cli, out: &Output, f: impl FnOnce(&Project) -> u8) -> u8 {
+    let loaded = load_project(cli);
+    out.diagnostics(&loaded.diagnostics);
+    match &loaded.project {
+        Some(project) => f(project),
+        None => {
+            let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+            eprintln!("error: the task files have {}; run `devgraph check` for the full report", count(errors, "error"));
+            EXIT_INVALID
+        }
+    }
+}
+
+fn check(cli: &Cli, out: &Output) -> u8 {
+    let loaded = load_project(cli);
+    let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = loaded.diagnostics.len() - errors;
+    let code = if errors > 0 || loaded.project.is_none() { EXIT_INVALID } else { 0 };
+    if out.json {
+        let diagnostics: Vec<serde_json::Value> = loaded
+            .diagnostics
+            .iter()
+            .map(|d| serde_json::from_str(&render_json(d)).unwrap_or(serde_json::Value::Null))
+            .collect();
+        let doc = serde_json::json!({
+            "ok": code == 0,
+            "files": loaded.file_count,
+            "tasks": loaded.project.as_ref().map_or(0, |p| p.graph.len()),
+            "errors": errors,
+            "warnings": warnings,
+            "diagnostics": diagnostics,
+        });
+        return out.stdout(&format!("{doc}\n")).max(code);
+    }
+    out.diagnostics(&loaded.diagnostics);
+    let files = count(loaded.file_count, "file");
+    match &loaded.project {
+        Some(project) if code == 0 => {
+            if !out.quiet {
+                let tail = if warnings > 0 { format!(", {}", count(warnings, "warning")) } else { String::new() };
+                out.stdout(&format!("ok: {} in {files}{tail}\n", count(project.graph.len(), "task")));
+            }
+        }
+        _ => {
+            let tail = if warnings > 0 { format!(" and {}", count(warnings, "warning")) } else { String::new() };
+            eprintln!("error: found {}{tail} in {files}", count(errors, "error"));
+        }
+    }
+    code
+}
+
+fn list_json(project: &Project) -> String {
+    let graph = &project.graph;
+    let tasks: Vec<serde_json::Value> = graph
+        .ids()
+        .map(|id| {
+            let task = graph.task(id);
+            serde_json::json!({
+                "name": task.name,
+                "desc": task.desc,
+                "deps": graph.deps(id).iter().map(|&d| graph.task(d).name.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    format!("{}\n", serde_json::Value::Array(tasks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,119 @@
+//! `devgraph graph`: the task graph as Graphviz dot, Mermaid, or JSON. Edges point from a
+//! dep to the task that needs it: the direction work flows.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::graph::{Graph, TaskId};
+use crate::load::Project;
+
+/// The formats `devgraph graph` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Graphviz (`dot -Tsvg`).
+    Dot,
+    /// Mermaid flowchart (renders in GitHub and GitLab markdown).
+    Mermaid,
+    /// Machine-readable; schema in docs/commands.md.
+    Json,
+}
+
+/// Renders the given tasks (definition order) and the edges among them.
+pub fn render(project: &Project, tasks: &[TaskId], format: Format) -> String {
+    match format {
+        Format::Dot => dot(&project.graph, tasks),
+        Format::Mermaid => mermaid(&project.graph, tasks),
+        Format::Json => json(project, tasks),
+    }
+}
+
+fn dot(graph: &Graph, tasks: &[TaskId]) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut out = String::from("digraph devgraph {\n  rankdir=LR;\n  node [shape=box];\n");
+    for &id in tasks {
+        let task = graph.task(id);
+        let mut attrs = Vec::new();
+        if task.is_group() {
+            attrs.push("style=dashed".to_string());
+        }
+        if let Some(desc) = &task.desc {
+            attrs.push(format!("tooltip={}", quote(desc)));
+        }
+        let attrs = if attrs.is_empty() { String::new() } else { format!(" [{}]", attrs.join(", ")) };
+        let _ = writeln!(out, "  {}{attrs};", quote(&task.name));
+    }
+    for &id in tasks {
+        for &dep in graph.deps(id) {
+            let _ = writeln!(out, "  {} -> {};", quote(&graph.task(dep).name), quote(&graph.task(id).name));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn mermaid(graph: &Graph, tasks: &[TaskId]) -> String {
+    // Node ids are positions: task names hold `:` and `/`, which Mermaid ids cannot.
+    let label = |s: &str| s.replace('"', "#quot;");
+    let mut out = String::from("flowchart LR\n");
+    for &id in tasks {
+        let task = graph.task(id);
+        let name = label(&task.name);
+        if task.is_group() {
+            let _ = writeln!(out, "  t{}([\"{name}\"])", id.index());
+        } else {
+            let _ = writeln!(out, "  t{}[\"{name}\"]", id.index());
+        }
+    }
+    for &id in tasks {
+        for &dep in graph.deps(id) {
+            let _ = writeln!(out, "  t{} --> t{}", dep.index(), id.index());
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonGraph<'a> {
+    version: u32,
+    tasks: Vec<JsonTask<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonTask<'a> {
+    name: &'a str,
+    desc: Option<&'a str>,
+    group: bool,
+    deps: Vec<&'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    matrix: BTreeMap<&'a str, &'a str>,
+    file: &'a str,
+    line: usize,
+}
+
+fn json(project: &Project, tasks: &[TaskId]) -> String {
+    let graph = &project.graph;
+    let doc = JsonGraph {
+        version: 1,
+        tasks: tasks
+            .iter()
+            .map(|&id| {
+                let task = graph.task(id);
+                let file = &project.files[task.origin.file];
+                JsonTask {
+                    name: &task.name,
+                    desc: task.desc.as_deref(),
+                    group: task.is_group(),
+                    deps: graph.deps(id).iter().map(|&d| graph.task(d).name.as_str()).collect(),
+                    matrix: task.matrix.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+                    file: &file.name,
+                    line: file.line_of(task.origin.span.start),
+                }
+            })
+            .collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| unreachable!("BUG: graph JSON: {e}"));
+    text.push('\n');
+    text
+}

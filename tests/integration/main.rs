@@ -1,0 +1,4 @@
+//! The integration tests: the real `devgraph` binary run in temp dirs, output compared
+//! exactly. One binary (fast to link), a module per feature.
+
+mod support;
