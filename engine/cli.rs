@@ -114,7 +114,12 @@ fn dispatch(cli: Cli) -> u8 {
     let out = Output::new(&cli);
     match &cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "devgraph", &mut std::io::stdout());
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "devgraph",
+                &mut std::io::stdout(),
+            );
             0
         }
         Command::Check => check(&cli, &out),
@@ -169,7 +174,9 @@ impl Output {
     /// Writes to stdout; a closed pipe (`devgraph list | head`) is not an error.
     fn stdout(&self, text: &str) -> u8 {
         let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
+        let _ = stdout
+            .write_all(text.as_bytes())
+            .and_then(|_| stdout.flush());
         0
     }
 
@@ -190,12 +197,19 @@ fn load_project(cli: &Cli) -> Loaded {
         Some(file) => Ok(file.clone()),
         None => match std::env::current_dir() {
             Ok(dir) => load::find_root_file(&dir),
-            Err(e) => Err(LoadError::Io { path: PathBuf::from("."), message: e.to_string() }),
+            Err(e) => Err(LoadError::Io {
+                path: PathBuf::from("."),
+                message: e.to_string(),
+            }),
         },
     };
     match root_file {
         Ok(path) => load::load_path(&path),
-        Err(e) => Loaded { project: None, diagnostics: vec![e], file_count: 0 },
+        Err(e) => Loaded {
+            project: None,
+            diagnostics: vec![e],
+            file_count: 0,
+        },
     }
 }
 
@@ -207,7 +221,10 @@ fn with_project(cli: &Cli, out: &Output, f: impl FnOnce(&Project) -> u8) -> u8 {
         Some(project) => f(project),
         None => {
             let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-            eprintln!("error: the task files have {}; run `devgraph check` for the full report", count(errors, "error"));
+            eprintln!(
+                "error: the task files have {}; run `devgraph check` for the full report",
+                count(errors, "error")
+            );
             EXIT_INVALID
         }
     }
@@ -217,7 +234,11 @@ fn check(cli: &Cli, out: &Output) -> u8 {
     let loaded = load_project(cli);
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = loaded.diagnostics.len() - errors;
-    let code = if errors > 0 || loaded.project.is_none() { EXIT_INVALID } else { 0 };
+    let code = if errors > 0 || loaded.project.is_none() {
+        EXIT_INVALID
+    } else {
+        0
+    };
     if out.json {
         let diagnostics: Vec<serde_json::Value> = loaded
             .diagnostics
@@ -239,12 +260,24 @@ fn check(cli: &Cli, out: &Output) -> u8 {
     match &loaded.project {
         Some(project) if code == 0 => {
             if !out.quiet {
-                let tail = if warnings > 0 { format!(", {}", count(warnings, "warning")) } else { String::new() };
-                out.stdout(&format!("ok: {} in {files}{tail}\n", count(project.graph.len(), "task")));
+                let tail = if warnings > 0 {
+                    format!(", {}", count(warnings, "warning"))
+                } else {
+                    String::new()
+                };
+                out.stdout(&format!(
+                    "ok: {} in {files}{tail}\n",
+                    count(project.graph.len(), "task")
+                ));
             }
         }
+        _ if loaded.file_count == 0 => {}
         _ => {
-            let tail = if warnings > 0 { format!(" and {}", count(warnings, "warning")) } else { String::new() };
+            let tail = if warnings > 0 {
+                format!(" and {}", count(warnings, "warning"))
+            } else {
+                String::new()
+            };
             eprintln!("error: found {}{tail} in {files}", count(errors, "error"));
         }
     }

@@ -18,10 +18,13 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| "number too large".to_string())?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .bytes()
-            .take_while(u8::is_ascii_alphabetic)
-            .count();
+        if rest.starts_with('.') {
+            return Err("fractions are not supported; use a smaller unit, e.g. `1500ms`".into());
+        }
+        if rest.starts_with(char::is_whitespace) {
+            return Err("no spaces: write the number and unit together, e.g. `5s`".into());
+        }
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
         let part = match unit {
             "ms" => Duration::from_millis(number),
@@ -85,9 +88,19 @@ mod tests {
     fn rejects_what_is_not_a_duration() {
         assert_eq!(parse(""), Err("empty duration".into()));
         assert_eq!(parse("10"), Err("`10` needs a unit: ms, s, m or h".into()));
-        assert_eq!(parse("10sec"), Err("unknown unit `sec`; use ms, s, m or h".into()));
+        assert_eq!(
+            parse("10sec"),
+            Err("unknown unit `sec`; use ms, s, m or h".into())
+        );
         assert_eq!(parse("ten s"), Err("expected a number at `ten s`".into()));
-        assert_eq!(parse("1.5s"), Err("`1` needs a unit: ms, s, m or h".into()));
+        assert_eq!(
+            parse("1.5s"),
+            Err("fractions are not supported; use a smaller unit, e.g. `1500ms`".into())
+        );
+        assert_eq!(
+            parse("5 sec"),
+            Err("no spaces: write the number and unit together, e.g. `5s`".into())
+        );
         assert_eq!(parse("-1s"), Err("expected a number at `-1s`".into()));
         assert!(parse("99999999999999999999s").is_err());
         assert!(parse("18446744073709551615h").is_err());

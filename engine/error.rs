@@ -8,8 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use miette::{
-    Diagnostic, GraphicalReportHandler, GraphicalTheme, JSONReportHandler, NamedSource,
-    SourceSpan,
+    Diagnostic, GraphicalReportHandler, GraphicalTheme, JSONReportHandler, NamedSource, SourceSpan,
 };
 use thiserror::Error;
 
@@ -125,7 +124,9 @@ pub enum LoadError {
     #[error("invalid duration `{value}` for `{field}`")]
     #[diagnostic(
         code(devgraph::invalid_duration),
-        help("durations are a number and a unit: `500ms`, `10s`, `10m`, `1h` (or combined: `1m30s`)")
+        help(
+            "durations are a number and a unit: `500ms`, `10s`, `10m`, `1h` (or combined: `1m30s`)"
+        )
     )]
     InvalidDuration {
         #[source_code]
@@ -194,7 +195,9 @@ pub enum LoadError {
     #[error("dependency cycle: {path}")]
     #[diagnostic(
         code(devgraph::cycle),
-        help("a task cannot depend on itself, directly or through other tasks; remove one of these deps")
+        help(
+            "a task cannot depend on itself, directly or through other tasks; remove one of these deps"
+        )
     )]
     Cycle {
         #[source_code]
@@ -205,7 +208,10 @@ pub enum LoadError {
     },
 
     #[error("task `{name}` is defined twice")]
-    #[diagnostic(code(devgraph::duplicate_task), help("task names must be unique across all files"))]
+    #[diagnostic(
+        code(devgraph::duplicate_task),
+        help("task names must be unique across all files")
+    )]
     DuplicateTask {
         #[source_code]
         src: Src,
@@ -232,7 +238,9 @@ pub enum LoadError {
     #[error("matrix of task `{task}` is empty")]
     #[diagnostic(
         code(devgraph::empty_matrix),
-        help("give every matrix variable at least one value, e.g. `matrix = {{ service = [\"api\"] }}`")
+        help(
+            "give every matrix variable at least one value, e.g. `matrix = {{ service = [\"api\"] }}`"
+        )
     )]
     EmptyMatrix {
         #[source_code]
@@ -246,7 +254,9 @@ pub enum LoadError {
     #[error("matrix variable `{var}` is not used in the name of task `{task}`")]
     #[diagnostic(
         code(devgraph::matrix_var_unused),
-        help("every matrix variable must appear in the task name as `{{{var}}}`, or the expanded tasks would share one name")
+        help(
+            "every matrix variable must appear in the task name as `{{{var}}}`, or the expanded tasks would share one name"
+        )
     )]
     MatrixVarUnused {
         #[source_code]
@@ -266,7 +276,10 @@ pub enum LoadError {
     },
 
     #[error("target glob `{target}` matches no task")]
-    #[diagnostic(code(devgraph::target_glob_no_match), help("run `devgraph list` to see the task names"))]
+    #[diagnostic(
+        code(devgraph::target_glob_no_match),
+        help("run `devgraph list` to see the task names")
+    )]
     TargetGlobNoMatch { target: String },
 
     #[error("include `{pattern}` matches no file")]

@@ -131,7 +131,11 @@ impl Graph {
 
     /// Every task a name glob matches, in definition order.
     pub fn matching(&self, glob: &NameGlob) -> Vec<TaskId> {
-        self.names.matching(glob).into_iter().map(Graph::id).collect()
+        self.names
+            .matching(glob)
+            .into_iter()
+            .map(Graph::id)
+            .collect()
     }
 
     /// Known names close to a misspelt one.
@@ -141,7 +145,9 @@ impl Graph {
 
     /// Tasks nothing depends on: where `list --tree` starts.
     pub fn roots(&self) -> Vec<TaskId> {
-        self.ids().filter(|&id| self.dependents(id).is_empty()).collect()
+        self.ids()
+            .filter(|&id| self.dependents(id).is_empty())
+            .collect()
     }
 
     /// `targets` and everything they depend on, deps before dependents (ties in definition
@@ -262,7 +268,10 @@ mod tests {
             timeout: None,
             retries: 0,
             retry_delay: Duration::ZERO,
-            origin: Origin { file: 0, span: 0..0 },
+            origin: Origin {
+                file: 0,
+                span: 0..0,
+            },
         }
     }
 

@@ -51,7 +51,11 @@ impl SourceFile {
     /// The 1-based line of a byte offset.
     pub fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text().len());
-        self.text().as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        self.text().as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
     }
 }
 
@@ -217,7 +221,8 @@ impl Loader {
             self.check_version(file);
         }
         let tasks = std::mem::take(&mut self.root.tasks);
-        self.defs.extend(tasks.into_iter().map(|def| Def { file, def }));
+        self.defs
+            .extend(tasks.into_iter().map(|def| Def { file, def }));
         self.load_includes(root_name, files);
     }
 
@@ -225,7 +230,12 @@ impl Loader {
     /// syntax errors (reported) comes back with `clean == false` and a manifest decoded from
     /// what the parser recovered, without its decoding problems: only its `include` is used,
     /// so the included files are still checked in the same pass.
-    fn read(&mut self, name: &str, files: &dyn Files, kind: FileKind) -> Option<(usize, Manifest, bool)> {
+    fn read(
+        &mut self,
+        name: &str,
+        files: &dyn Files,
+        kind: FileKind,
+    ) -> Option<(usize, Manifest, bool)> {
         let text = match files.read(name) {
             Ok(text) => text,
             Err(e) => {
@@ -266,9 +276,10 @@ impl Loader {
         match &self.root.version {
             None => {
                 // Only complain when the field is absent, not when it had the wrong type.
-                let mentioned = self.diagnostics.iter().any(|d| {
-                    matches!(d, LoadError::WrongType { field, .. } if field == "version")
-                });
+                let mentioned = self
+                    .diagnostics
+                    .iter()
+                    .any(|d| matches!(d, LoadError::WrongType { field, .. } if field == "version"));
                 if !mentioned {
                     self.diagnostics.push(LoadError::VersionMissing {
                         src,
@@ -315,7 +326,8 @@ impl Loader {
                 }
                 seen.push(name.clone());
                 if let Some((file, m, _)) = self.read(&name, files, FileKind::Include) {
-                    self.defs.extend(m.tasks.into_iter().map(|def| Def { file, def }));
+                    self.defs
+                        .extend(m.tasks.into_iter().map(|def| Def { file, def }));
                 }
             }
         }
@@ -354,9 +366,16 @@ impl Loader {
     /// Orders diagnostics as a reader walks the files: by file (root first), then position.
     /// Diagnostics without a place in a file come first. The sort is stable.
     fn sort_diagnostics(&mut self) {
-        let order: HashMap<&str, usize> = self.files.iter().enumerate().map(|(i, f)| (f.name.as_str(), i)).collect();
+        let order: HashMap<&str, usize> = self
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.as_str(), i))
+            .collect();
         let key = |d: &LoadError| -> (usize, usize) {
-            let Some(label) = d.labels().and_then(|mut l| l.next()) else { return (0, 0) };
+            let Some(label) = d.labels().and_then(|mut l| l.next()) else {
+                return (0, 0);
+            };
             let file = d
                 .source_code()
                 .and_then(|s| s.read_span(label.inner(), 0, 0).ok())
@@ -364,7 +383,8 @@ impl Loader {
                 .map_or(0, |i| i + 1);
             (file, label.offset())
         };
-        let mut keyed: Vec<((usize, usize), LoadError)> = self.diagnostics.drain(..).map(|d| (key(&d), d)).collect();
+        let mut keyed: Vec<((usize, usize), LoadError)> =
+            self.diagnostics.drain(..).map(|d| (key(&d), d)).collect();
         keyed.sort_by_key(|(k, _)| *k);
         self.diagnostics = keyed.into_iter().map(|(_, d)| d).collect();
     }
@@ -373,7 +393,14 @@ impl Loader {
         self.files[file].src.clone()
     }
 
-    fn invalid(&mut self, file: usize, at: &Span, field: &str, reason: String, help: Option<String>) {
+    fn invalid(
+        &mut self,
+        file: usize,
+        at: &Span,
+        field: &str,
+        reason: String,
+        help: Option<String>,
+    ) {
         self.diagnostics.push(LoadError::InvalidValue {
             src: self.src(file),
             span: span(at),
@@ -385,16 +412,31 @@ impl Loader {
 
     fn settings(&mut self) -> Settings {
         let s = std::mem::take(&mut self.root.settings);
-        let jobs = s.jobs.as_ref().and_then(|j| match usize::try_from(j.value) {
-            Ok(n) if n > 0 => Some(n),
-            _ => {
-                self.invalid(0, &j.span, "settings.jobs", "must be 1 or more".into(), Some("leave `jobs` out to use one job per CPU".into()));
-                None
-            }
-        });
+        let jobs = s
+            .jobs
+            .as_ref()
+            .and_then(|j| match usize::try_from(j.value) {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    self.invalid(
+                        0,
+                        &j.span,
+                        "settings.jobs",
+                        "must be 1 or more".into(),
+                        Some("leave `jobs` out to use one job per CPU".into()),
+                    );
+                    None
+                }
+            });
         let shell = match &s.shell {
             Some(words) if words.value.is_empty() => {
-                self.invalid(0, &words.span, "settings.shell", "the shell command cannot be empty".into(), Some("the default is [\"bash\", \"-eo\", \"pipefail\", \"-c\"]".into()));
+                self.invalid(
+                    0,
+                    &words.span,
+                    "settings.shell",
+                    "the shell command cannot be empty".into(),
+                    Some("the default is [\"bash\", \"-eo\", \"pipefail\", \"-c\"]".into()),
+                );
                 Vec::new()
             }
             Some(words) => words.value.iter().map(|w| w.value.clone()).collect(),
@@ -402,7 +444,13 @@ impl Loader {
         };
         for file in &s.dotenv {
             if let Err(invalid) = pattern::validate(&file.value, false) {
-                self.invalid(0, &file.span, "settings.dotenv", invalid.reason, invalid.help);
+                self.invalid(
+                    0,
+                    &file.span,
+                    "settings.dotenv",
+                    invalid.reason,
+                    invalid.help,
+                );
             }
         }
         let default = s.default.as_ref().map(|d| d.value.clone());
@@ -411,7 +459,13 @@ impl Loader {
             default,
             jobs,
             shell,
-            dotenv: self.root.settings.dotenv.iter().map(|f| f.value.clone()).collect(),
+            dotenv: self
+                .root
+                .settings
+                .dotenv
+                .iter()
+                .map(|f| f.value.clone())
+                .collect(),
         }
     }
 
@@ -419,16 +473,33 @@ impl Loader {
     fn env_vars(&mut self, file: usize, vars: &[EnvVar], field: &str) -> Vec<(String, String)> {
         for var in vars {
             if !is_env_name(&var.name.value) {
-                self.invalid(file, &var.name.span, field, format!("`{}` is not a valid environment variable name", var.name.value), Some(ENV_NAME_HELP.into()));
+                self.invalid(
+                    file,
+                    &var.name.span,
+                    field,
+                    format!(
+                        "`{}` is not a valid environment variable name",
+                        var.name.value
+                    ),
+                    Some(ENV_NAME_HELP.into()),
+                );
             }
         }
-        vars.iter().map(|v| (v.name.value.clone(), v.value.value.clone())).collect()
+        vars.iter()
+            .map(|v| (v.name.value.clone(), v.value.value.clone()))
+            .collect()
     }
 
     fn env_names(&mut self, file: usize, names: &[Located<String>], field: &str) {
         for name in names {
             if !is_env_name(&name.value) {
-                self.invalid(file, &name.span, field, format!("`{}` is not a valid environment variable name", name.value), Some(ENV_NAME_HELP.into()));
+                self.invalid(
+                    file,
+                    &name.span,
+                    field,
+                    format!("`{}` is not a valid environment variable name", name.value),
+                    Some(ENV_NAME_HELP.into()),
+                );
             }
         }
     }
@@ -510,7 +581,10 @@ impl Loader {
             ("timeout", def.timeout.as_ref().map(|v| &v.span)),
             ("retries", def.retries.as_ref().map(|v| &v.span)),
             ("requires_env", def.requires_env.first().map(|v| &v.span)),
-            ("requires_tools", def.requires_tools.first().map(|v| &v.span)),
+            (
+                "requires_tools",
+                def.requires_tools.first().map(|v| &v.span),
+            ),
         ];
         for (field, at) in present {
             if let Some(at) = at {
@@ -524,7 +598,12 @@ impl Loader {
         }
     }
 
-    fn duration(&mut self, file: usize, field: &str, value: &Option<Located<String>>) -> Option<Duration> {
+    fn duration(
+        &mut self,
+        file: usize,
+        field: &str,
+        value: &Option<Located<String>>,
+    ) -> Option<Duration> {
         let value = value.as_ref()?;
         match duration::parse(&value.value) {
             Ok(d) => Some(d),
@@ -550,18 +629,29 @@ impl Loader {
                 continue;
             };
             let def = &self.defs[index].def;
-            let subst_all = |list: &[Located<String>], values: &[(String, String)]| -> Vec<String> {
-                list.iter().map(|l| matrix::substitute(&l.value, values)).collect()
-            };
+            let subst_all =
+                |list: &[Located<String>], values: &[(String, String)]| -> Vec<String> {
+                    list.iter()
+                        .map(|l| matrix::substitute(&l.value, values))
+                        .collect()
+                };
             for values in combos {
                 instances.push(Instance {
                     def: index,
-                    name: Located::new(matrix::substitute(&def.name.value, &values), def.name.span.clone()),
-                    desc: def.desc.as_ref().map(|d| matrix::substitute(&d.value, &values)),
+                    name: Located::new(
+                        matrix::substitute(&def.name.value, &values),
+                        def.name.span.clone(),
+                    ),
+                    desc: def
+                        .desc
+                        .as_ref()
+                        .map(|d| matrix::substitute(&d.value, &values)),
                     deps: def
                         .deps
                         .iter()
-                        .map(|d| Located::new(matrix::substitute(&d.value, &values), d.span.clone()))
+                        .map(|d| {
+                            Located::new(matrix::substitute(&d.value, &values), d.span.clone())
+                        })
                         .collect(),
                     inputs: subst_all(&def.inputs, &values),
                     outputs: subst_all(&def.outputs, &values),
@@ -589,15 +679,33 @@ impl Loader {
         let mut problems = Vec::new();
         if let Some(m) = &def.matrix {
             if m.value.is_empty() {
-                problems.push(LoadError::EmptyMatrix { src: src.clone(), span: span(&m.span), task: task.clone(), what: "no variables".into() });
+                problems.push(LoadError::EmptyMatrix {
+                    src: src.clone(),
+                    span: span(&m.span),
+                    task: task.clone(),
+                    what: "no variables".into(),
+                });
             }
-            let in_name: Vec<&str> = matrix::placeholders(&def.name.value).iter().map(|p| p.var).collect();
+            let in_name: Vec<&str> = matrix::placeholders(&def.name.value)
+                .iter()
+                .map(|p| p.var)
+                .collect();
             for var in &m.value {
                 if var.values.is_empty() {
-                    problems.push(LoadError::EmptyMatrix { src: src.clone(), span: span(&var.name.span), task: task.clone(), what: format!("`{}` has no values", var.name.value) });
+                    problems.push(LoadError::EmptyMatrix {
+                        src: src.clone(),
+                        span: span(&var.name.span),
+                        task: task.clone(),
+                        what: format!("`{}` has no values", var.name.value),
+                    });
                 }
                 if !in_name.contains(&var.name.value.as_str()) {
-                    problems.push(LoadError::MatrixVarUnused { src: src.clone(), span: span(&var.name.span), task: task.clone(), var: var.name.value.clone() });
+                    problems.push(LoadError::MatrixVarUnused {
+                        src: src.clone(),
+                        span: span(&var.name.span),
+                        task: task.clone(),
+                        var: var.name.value.clone(),
+                    });
                 }
             }
         }
@@ -612,16 +720,31 @@ impl Loader {
                     continue;
                 }
                 let help = if vars.is_empty() {
-                    format!("`{{{}}}` is a matrix placeholder; add `matrix = {{ {} = [...] }}` to the task", p.var, p.var)
+                    format!(
+                        "`{{{}}}` is a matrix placeholder; add `matrix = {{ {} = [...] }}` to the task",
+                        p.var, p.var
+                    )
                 } else {
                     let close = crate::suggest::closest(p.var, vars.iter().copied(), 1);
                     match close.first() {
                         Some(v) => format!("did you mean `{{{v}}}`?"),
-                        None => format!("this task's matrix defines {}", vars.iter().map(|v| format!("`{{{v}}}`")).collect::<Vec<_>>().join(", ")),
+                        None => format!(
+                            "this task's matrix defines {}",
+                            vars.iter()
+                                .map(|v| format!("`{{{v}}}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                     }
                 };
                 let at = matrix::sub_span(src.inner(), &text.span, &text.value, &p.range);
-                problems.push(LoadError::UnknownPlaceholder { src: src.clone(), span: span(&at), task: task.clone(), var: p.var.to_string(), help });
+                problems.push(LoadError::UnknownPlaceholder {
+                    src: src.clone(),
+                    span: span(&at),
+                    task: task.clone(),
+                    var: p.var.to_string(),
+                    help,
+                });
             }
         }
         let names_known = !problems.iter().any(|p| match p {
@@ -648,7 +771,12 @@ impl Loader {
         for (i, inst) in instances.iter().enumerate() {
             let file = self.defs[inst.def].file;
             if let Some(reason) = names::invalid_reason(&inst.name.value) {
-                problems.push(LoadError::InvalidTaskName { src: self.src(file), span: span(&inst.name.span), name: inst.name.value.clone(), reason });
+                problems.push(LoadError::InvalidTaskName {
+                    src: self.src(file),
+                    span: span(&inst.name.span),
+                    name: inst.name.value.clone(),
+                    reason,
+                });
                 keep[i] = false;
                 continue;
             }
@@ -658,7 +786,11 @@ impl Loader {
                     src: self.src(file),
                     span: span(&inst.name.span),
                     name: inst.name.value.clone(),
-                    first: vec![FirstDefinition { src: self.src(first_file), span: span(&instances[first].name.span), name: inst.name.value.clone() }],
+                    first: vec![FirstDefinition {
+                        src: self.src(first_file),
+                        span: span(&instances[first].name.span),
+                        name: inst.name.value.clone(),
+                    }],
                 });
                 keep[i] = false;
                 continue;
@@ -667,7 +799,11 @@ impl Loader {
         }
         drop(first_seen);
         self.diagnostics.extend(problems);
-        let instances: Vec<Instance> = instances.into_iter().zip(keep).filter_map(|(inst, k)| k.then_some(inst)).collect();
+        let instances: Vec<Instance> = instances
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(inst, k)| k.then_some(inst))
+            .collect();
         let index = NameIndex::new(instances.iter().map(|i| i.name.value.as_str()));
         let mut deps: Vec<Vec<TaskId>> = Vec::with_capacity(instances.len());
         let mut dep_spans: HashMap<(usize, usize), Span> = HashMap::new();
@@ -680,13 +816,31 @@ impl Loader {
             for dep in &inst.deps {
                 let first_report = reported.insert((file, dep.span.start, dep.value.as_str()));
                 let template = &self.defs[inst.def].def;
-                let written = template.deps.iter().any(|d| d.span == dep.span && d.value == dep.value);
-                let task = if written { template.name.value.clone() } else { inst.name.value.clone() };
+                let written = template
+                    .deps
+                    .iter()
+                    .any(|d| d.span == dep.span && d.value == dep.value);
+                let task = if written {
+                    template.name.value.clone()
+                } else {
+                    inst.name.value.clone()
+                };
                 let found: Vec<usize> = if names::is_glob(&dep.value) {
-                    let Ok(glob) = NameGlob::new(&dep.value) else { continue };
-                    let matched: Vec<usize> = index.matching(&glob).into_iter().filter(|&d| d != i).collect();
+                    let Ok(glob) = NameGlob::new(&dep.value) else {
+                        continue;
+                    };
+                    let matched: Vec<usize> = index
+                        .matching(&glob)
+                        .into_iter()
+                        .filter(|&d| d != i)
+                        .collect();
                     if matched.is_empty() && first_report {
-                        unresolved.push(LoadError::DepGlobNoMatch { src: self.src(file), span: span(&dep.span), task, glob: dep.value.clone() });
+                        unresolved.push(LoadError::DepGlobNoMatch {
+                            src: self.src(file),
+                            span: span(&dep.span),
+                            task,
+                            glob: dep.value.clone(),
+                        });
                     }
                     matched
                 } else if let Some(d) = index.get(&dep.value) {
@@ -694,7 +848,13 @@ impl Loader {
                 } else {
                     if first_report {
                         let close = index.closest(&dep.value);
-                        unresolved.push(LoadError::UnknownDep { src: self.src(file), span: span(&dep.span), task, dep: dep.value.clone(), help: crate::suggest::did_you_mean(&close) });
+                        unresolved.push(LoadError::UnknownDep {
+                            src: self.src(file),
+                            span: span(&dep.span),
+                            task,
+                            dep: dep.value.clone(),
+                            help: crate::suggest::did_you_mean(&close),
+                        });
                     }
                     continue;
                 };
@@ -716,11 +876,21 @@ impl Loader {
         let graph = Graph::new(tasks, deps);
         let cycles = graph.cycles();
         for cycle in &cycles {
-            let path: Vec<&str> = cycle.iter().map(|&id| graph.task(id).name.as_str()).collect();
+            let path: Vec<&str> = cycle
+                .iter()
+                .map(|&id| graph.task(id).name.as_str())
+                .collect();
             // The dep that closes the loop: written in the last task, naming the first.
             let last = cycle[cycle.len() - 2];
-            let at = dep_spans.get(&(last.index(), cycle[0].index())).cloned().unwrap_or(0..0);
-            self.diagnostics.push(LoadError::Cycle { src: self.src(graph.task(last).origin.file), span: span(&at), path: path.join(" → ") });
+            let at = dep_spans
+                .get(&(last.index(), cycle[0].index()))
+                .cloned()
+                .unwrap_or(0..0);
+            self.diagnostics.push(LoadError::Cycle {
+                src: self.src(graph.task(last).origin.file),
+                span: span(&at),
+                path: path.join(" → "),
+            });
         }
         cycles.is_empty().then_some(graph)
     }
@@ -735,7 +905,11 @@ impl Loader {
             run: def.run.as_ref().map(|r| r.value.clone()),
             inputs: inst.inputs,
             outputs: inst.outputs,
-            env: def.env.iter().map(|v| (v.name.value.clone(), v.value.value.clone())).collect(),
+            env: def
+                .env
+                .iter()
+                .map(|v| (v.name.value.clone(), v.value.value.clone()))
+                .collect(),
             matrix: inst.matrix,
             hash_env: texts(&def.hash_env),
             requires_env: texts(&def.requires_env),
@@ -745,36 +919,50 @@ impl Loader {
             timeout: timing.timeout,
             retries: timing.retries,
             retry_delay: timing.retry_delay,
-            origin: Origin { file: *file, span: inst.name.span },
+            origin: Origin {
+                file: *file,
+                span: inst.name.span,
+            },
         }
     }
 
     fn check_default(&mut self, graph: &Graph, settings: &Settings) {
-        let Some(default) = &self.root.settings.default else { return };
+        let Some(default) = &self.root.settings.default else {
+            return;
+        };
         if settings.default.is_none() {
             return;
         }
         let (reason, help) = if names::is_glob(&default.value) {
             match NameGlob::new(&default.value) {
-                Ok(glob) if graph.matching(&glob).is_empty() => ("matches no task".to_string(), None),
+                Ok(glob) if graph.matching(&glob).is_empty() => {
+                    ("matches no task".to_string(), None)
+                }
                 Ok(_) => return,
                 Err(reason) => (reason, None),
             }
         } else if graph.find(&default.value).is_some() {
             return;
         } else {
-            (format!("no task named `{}`", default.value), crate::suggest::did_you_mean(&graph.closest_names(&default.value)))
+            (
+                format!("no task named `{}`", default.value),
+                crate::suggest::did_you_mean(&graph.closest_names(&default.value)),
+            )
         };
         let at = default.span.clone();
         self.invalid(0, &at, "settings.default", reason, help);
     }
 }
 
-const ENV_NAME_HELP: &str = "environment variable names are letters, digits and `_`, not starting with a digit";
+const ENV_NAME_HELP: &str =
+    "environment variable names are letters, digits and `_`, not starting with a digit";
 
 fn is_env_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Resolves command-line targets (names or globs) to tasks, in the order given.
@@ -787,20 +975,31 @@ pub fn resolve_targets(graph: &Graph, targets: &[String]) -> Result<Vec<TaskId>,
                 Ok(glob) => {
                     let matched = graph.matching(&glob);
                     if matched.is_empty() {
-                        errors.push(LoadError::TargetGlobNoMatch { target: target.clone() });
+                        errors.push(LoadError::TargetGlobNoMatch {
+                            target: target.clone(),
+                        });
                     }
                     ids.extend(matched);
                 }
-                Err(_) => errors.push(LoadError::TargetGlobNoMatch { target: target.clone() }),
+                Err(_) => errors.push(LoadError::TargetGlobNoMatch {
+                    target: target.clone(),
+                }),
             }
         } else if let Some(id) = graph.find(target) {
             ids.push(id);
         } else {
             let close = graph.closest_names(target);
-            errors.push(LoadError::UnknownTarget { target: target.clone(), help: crate::suggest::did_you_mean(&close) });
+            errors.push(LoadError::UnknownTarget {
+                target: target.clone(),
+                help: crate::suggest::did_you_mean(&close),
+            });
         }
     }
     let mut seen = std::collections::HashSet::new();
     ids.retain(|id| seen.insert(*id));
-    if errors.is_empty() { Ok(ids) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(ids)
+    } else {
+        Err(errors)
+    }
 }

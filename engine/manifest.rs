@@ -192,7 +192,12 @@ impl Decoder<'_> {
         });
     }
 
-    fn wrong_type(&mut self, field: &str, value: &toml::Spanned<DeValue<'_>>, expected: &'static str) {
+    fn wrong_type(
+        &mut self,
+        field: &str,
+        value: &toml::Spanned<DeValue<'_>>,
+        expected: &'static str,
+    ) {
         self.errors.push(LoadError::WrongType {
             src: self.src.clone(),
             span: span(&value.span()),
@@ -202,7 +207,11 @@ impl Decoder<'_> {
         });
     }
 
-    fn string(&mut self, field: &str, value: &toml::Spanned<DeValue<'_>>) -> Option<Located<String>> {
+    fn string(
+        &mut self,
+        field: &str,
+        value: &toml::Spanned<DeValue<'_>>,
+    ) -> Option<Located<String>> {
         match value.get_ref() {
             DeValue::String(s) => Some(Located::new(s.to_string(), value.span())),
             _ => {
@@ -226,7 +235,11 @@ impl Decoder<'_> {
         }
     }
 
-    fn string_list(&mut self, field: &str, value: &toml::Spanned<DeValue<'_>>) -> Vec<Located<String>> {
+    fn string_list(
+        &mut self,
+        field: &str,
+        value: &toml::Spanned<DeValue<'_>>,
+    ) -> Vec<Located<String>> {
         let Some(items) = value.get_ref().as_array() else {
             self.wrong_type(field, value, "an array of strings");
             return Vec::new();
@@ -353,9 +366,10 @@ impl Decoder<'_> {
             let mut values = Vec::with_capacity(items.len());
             for v in items.iter() {
                 match v.get_ref() {
-                    DeValue::String(_) | DeValue::Integer(_) => {
-                        values.push(Located::new(scalar_text(v.get_ref()).unwrap_or_default(), v.span()))
-                    }
+                    DeValue::String(_) | DeValue::Integer(_) => values.push(Located::new(
+                        scalar_text(v.get_ref()).unwrap_or_default(),
+                        v.span(),
+                    )),
                     _ => self.wrong_type(&format!("{field}[]"), v, "a string"),
                 }
             }

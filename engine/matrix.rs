@@ -75,7 +75,12 @@ pub fn combinations(vars: &[MatrixVar]) -> Vec<Vec<(String, String)>> {
 
 /// The span of `inner` (a byte range of the decoded `text`) in the source, when the
 /// source spells the string without escapes; otherwise the whole string's span.
-pub fn sub_span(source: &str, span: &std::ops::Range<usize>, text: &str, inner: &std::ops::Range<usize>) -> std::ops::Range<usize> {
+pub fn sub_span(
+    source: &str,
+    span: &std::ops::Range<usize>,
+    text: &str,
+    inner: &std::ops::Range<usize>,
+) -> std::ops::Range<usize> {
     let Some(raw) = source.get(span.clone()) else {
         return span.clone();
     };
@@ -84,7 +89,12 @@ pub fn sub_span(source: &str, span: &std::ops::Range<usize>, text: &str, inner: 
     } else {
         ["\"\"\"", "'''", "\"", "'"]
             .iter()
-            .find(|q| raw.len() >= 2 * q.len() && raw.starts_with(**q) && raw[q.len()..].starts_with(text) && raw.len() == text.len() + 2 * q.len())
+            .find(|q| {
+                raw.len() >= 2 * q.len()
+                    && raw.starts_with(**q)
+                    && raw[q.len()..].starts_with(text)
+                    && raw.len() == text.len() + 2 * q.len()
+            })
             .map(|q| q.len())
     };
     match offset {
@@ -119,12 +129,20 @@ mod tests {
     fn combines_first_variable_slowest() {
         let var = |n: &str, vs: &[&str]| MatrixVar {
             name: Located::new(n.into(), 0..0),
-            values: vs.iter().map(|v| Located::new(v.to_string(), 0..0)).collect(),
+            values: vs
+                .iter()
+                .map(|v| Located::new(v.to_string(), 0..0))
+                .collect(),
         };
         let combos = combinations(&[var("os", &["linux", "mac"]), var("arch", &["x86", "arm"])]);
         let flat: Vec<String> = combos
             .iter()
-            .map(|c| c.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join("-"))
+            .map(|c| {
+                c.iter()
+                    .map(|(_, v)| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join("-")
+            })
             .collect();
         assert_eq!(flat, ["linux-x86", "linux-arm", "mac-x86", "mac-arm"]);
     }

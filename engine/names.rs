@@ -83,7 +83,9 @@ impl NameIndex {
 
     /// Ids of every task the glob matches, in id (definition) order.
     pub fn matching(&self, glob: &NameGlob) -> Vec<usize> {
-        let start = self.sorted.partition_point(|(n, _)| n.as_str() < glob.prefix.as_str());
+        let start = self
+            .sorted
+            .partition_point(|(n, _)| n.as_str() < glob.prefix.as_str());
         let mut ids: Vec<usize> = self.sorted[start..]
             .iter()
             .take_while(|(n, _)| n.starts_with(&glob.prefix))
@@ -122,7 +124,11 @@ mod tests {
         assert_eq!(index.matching(&glob), vec![1, 2]);
         assert_eq!(index.matching(&NameGlob::new("*").unwrap()).len(), 5);
         assert_eq!(index.matching(&NameGlob::new("i*s").unwrap()), vec![3]);
-        assert!(index.matching(&NameGlob::new("nothing:*").unwrap()).is_empty());
+        assert!(
+            index
+                .matching(&NameGlob::new("nothing:*").unwrap())
+                .is_empty()
+        );
         assert!(NameGlob::new("image:[").is_err());
     }
 }

@@ -170,7 +170,10 @@ mod tests {
     #[test]
     fn base_is_the_literal_prefix() {
         assert_eq!(literal_base("layers/*.toml"), PathBuf::from("layers"));
-        assert_eq!(literal_base("services/api/**"), PathBuf::from("services/api"));
+        assert_eq!(
+            literal_base("services/api/**"),
+            PathBuf::from("services/api")
+        );
         assert_eq!(literal_base("a/b.txt"), PathBuf::from("a/b.txt"));
         assert_eq!(literal_base("**/x"), PathBuf::new());
         assert_eq!(literal_base("s/{a,b}/x"), PathBuf::from("s"));
@@ -180,9 +183,18 @@ mod tests {
     fn validates_globs() {
         assert_eq!(validate("src/**/*.rs", true), Ok(()));
         assert_eq!(validate("!src/gen/**", true), Ok(()));
-        assert_eq!(validate("!x", false).unwrap_err().reason, "excludes (`!`) are not allowed here");
-        assert_eq!(validate("/etc/passwd", true).unwrap_err().reason, "absolute path");
-        assert_eq!(validate("../x", true).unwrap_err().reason, "leaves the project root");
+        assert_eq!(
+            validate("!x", false).unwrap_err().reason,
+            "excludes (`!`) are not allowed here"
+        );
+        assert_eq!(
+            validate("/etc/passwd", true).unwrap_err().reason,
+            "absolute path"
+        );
+        assert_eq!(
+            validate("../x", true).unwrap_err().reason,
+            "leaves the project root"
+        );
         assert_eq!(validate("", true).unwrap_err().reason, "empty glob");
         assert!(validate("src/[a", true).is_err());
     }
@@ -191,17 +203,36 @@ mod tests {
     fn finds_files_with_excludes_and_gitignore() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        for file in ["s/a.txt", "s/b.log", "s/deep/c.txt", "s/skip/d.txt", "s/ignored.txt", ".git/x.txt", ".devgraph/y.txt"] {
+        for file in [
+            "s/a.txt",
+            "s/b.log",
+            "s/deep/c.txt",
+            "s/skip/d.txt",
+            "s/ignored.txt",
+            ".git/x.txt",
+            ".devgraph/y.txt",
+        ] {
             let path = root.join(file);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, "x").unwrap();
         }
         std::fs::write(root.join(".gitignore"), "ignored.txt\n").unwrap();
         let set = FileSet::new(["s/**/*.txt", "!s/skip/**"]);
-        let files: Vec<String> = set.files(root).iter().map(|p| p.display().to_string()).collect();
+        let files: Vec<String> = set
+            .files(root)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         assert_eq!(files, vec!["s/a.txt", "s/deep/c.txt"]);
         let everything = FileSet::new(["**"]);
-        let all: Vec<String> = everything.files(root).iter().map(|p| p.display().to_string()).collect();
-        assert!(!all.iter().any(|p| p.starts_with(".git/") || p.starts_with(".devgraph/")));
+        let all: Vec<String> = everything
+            .files(root)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert!(
+            !all.iter()
+                .any(|p| p.starts_with(".git/") || p.starts_with(".devgraph/"))
+        );
     }
 }

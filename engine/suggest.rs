@@ -68,6 +68,9 @@ mod tests {
     fn phrases_one_or_many() {
         assert_eq!(did_you_mean(&[]), None);
         assert_eq!(did_you_mean(&["a"]).unwrap(), "did you mean `a`?");
-        assert_eq!(did_you_mean(&["a", "b"]).unwrap(), "did you mean one of `a`, `b`?");
+        assert_eq!(
+            did_you_mean(&["a", "b"]).unwrap(),
+            "did you mean one of `a`, `b`?"
+        );
     }
 }

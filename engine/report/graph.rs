@@ -41,12 +41,21 @@ fn dot(graph: &Graph, tasks: &[TaskId]) -> String {
         if let Some(desc) = &task.desc {
             attrs.push(format!("tooltip={}", quote(desc)));
         }
-        let attrs = if attrs.is_empty() { String::new() } else { format!(" [{}]", attrs.join(", ")) };
+        let attrs = if attrs.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", attrs.join(", "))
+        };
         let _ = writeln!(out, "  {}{attrs};", quote(&task.name));
     }
     for &id in tasks {
         for &dep in graph.deps(id) {
-            let _ = writeln!(out, "  {} -> {};", quote(&graph.task(dep).name), quote(&graph.task(id).name));
+            let _ = writeln!(
+                out,
+                "  {} -> {};",
+                quote(&graph.task(dep).name),
+                quote(&graph.task(id).name)
+            );
         }
     }
     out.push_str("}\n");
@@ -105,15 +114,24 @@ fn json(project: &Project, tasks: &[TaskId]) -> String {
                     name: &task.name,
                     desc: task.desc.as_deref(),
                     group: task.is_group(),
-                    deps: graph.deps(id).iter().map(|&d| graph.task(d).name.as_str()).collect(),
-                    matrix: task.matrix.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+                    deps: graph
+                        .deps(id)
+                        .iter()
+                        .map(|&d| graph.task(d).name.as_str())
+                        .collect(),
+                    matrix: task
+                        .matrix
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect(),
                     file: &file.name,
                     line: file.line_of(task.origin.span.start),
                 }
             })
             .collect(),
     };
-    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| unreachable!("BUG: graph JSON: {e}"));
+    let mut text =
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| unreachable!("BUG: graph JSON: {e}"));
     text.push('\n');
     text
 }

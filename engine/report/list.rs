@@ -7,7 +7,11 @@ use crate::report::{bold, dim};
 
 /// One line per task in definition order: the name, padded, then its `desc`.
 pub fn flat(graph: &Graph, color: bool) -> String {
-    let width = graph.ids().map(|id| graph.task(id).name.len()).max().unwrap_or(0);
+    let width = graph
+        .ids()
+        .map(|id| graph.task(id).name.len())
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for id in graph.ids() {
         let task = graph.task(id);
@@ -53,7 +57,11 @@ fn draw_deps(
     let deps = graph.deps(id);
     for (i, &dep) in deps.iter().enumerate() {
         let last = i + 1 == deps.len();
-        let (branch, indent) = if last { ("└── ", "    ") } else { ("├── ", "│   ") };
+        let (branch, indent) = if last {
+            ("└── ", "    ")
+        } else {
+            ("├── ", "│   ")
+        };
         let name = &graph.task(dep).name;
         let seen = drawn[dep.index()];
         if seen && !graph.deps(dep).is_empty() {
@@ -63,6 +71,14 @@ fn draw_deps(
         }
         let _ = writeln!(out, "{prefix}{branch}{name}");
         drawn[dep.index()] = true;
-        draw_deps(graph, dep, &format!("{prefix}{indent}"), drawn, elided, color, out);
+        draw_deps(
+            graph,
+            dep,
+            &format!("{prefix}{indent}"),
+            drawn,
+            elided,
+            color,
+            out,
+        );
     }
 }

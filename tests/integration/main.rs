@@ -1,4 +1,5 @@
 //! The integration tests: the real `devgraph` binary run in temp dirs, output compared
 //! exactly. One binary (fast to link), a module per feature.
 
+mod diagnostics;
 mod support;
