@@ -196,7 +196,7 @@ fn load_project(cli: &Cli) -> Loaded {
     let root_file = match &cli.file {
         Some(file) => Ok(file.clone()),
         None => match std::env::current_dir() {
-            Ok(dir) => load::find_root_file(&dir),
+            Ok(dir) => load::find_root_file(&dir).ok_or(LoadError::NotFound { dir }),
             Err(e) => Err(LoadError::Io {
                 path: PathBuf::from("."),
                 message: e.to_string(),
@@ -285,19 +285,28 @@ fn check(cli: &Cli, out: &Output) -> u8 {
 }
 
 fn list_json(project: &Project) -> String {
+    #[derive(serde::Serialize)]
+    struct Entry<'a> {
+        name: &'a str,
+        desc: Option<&'a str>,
+        deps: Vec<&'a str>,
+    }
     let graph = &project.graph;
-    let tasks: Vec<serde_json::Value> = graph
+    let tasks: Vec<Entry> = graph
         .ids()
-        .map(|id| {
-            let task = graph.task(id);
-            serde_json::json!({
-                "name": task.name,
-                "desc": task.desc,
-                "deps": graph.deps(id).iter().map(|&d| graph.task(d).name.as_str()).collect::<Vec<_>>(),
-            })
+        .map(|id| Entry {
+            name: &graph.task(id).name,
+            desc: graph.task(id).desc.as_deref(),
+            deps: graph
+                .deps(id)
+                .iter()
+                .map(|&d| graph.task(d).name.as_str())
+                .collect(),
         })
         .collect();
-    format!("{}\n", serde_json::Value::Array(tasks))
+    let json =
+        serde_json::to_string(&tasks).unwrap_or_else(|e| unreachable!("BUG: list JSON: {e}"));
+    format!("{json}\n")
 }
 
 #[cfg(test)]

@@ -142,13 +142,10 @@ impl Files for Memory {
 }
 
 /// Finds the root file: `tasks.toml` in `dir` or the nearest parent that has one.
-pub fn find_root_file(dir: &Path) -> Result<PathBuf, LoadError> {
+pub fn find_root_file(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
         .map(|d| d.join(ROOT_FILE))
         .find(|candidate| candidate.is_file())
-        .ok_or_else(|| LoadError::NotFound {
-            dir: dir.to_path_buf(),
-        })
 }
 
 /// Loads the project whose root file is `root_file`.

@@ -15,7 +15,9 @@ where
         .filter_map(|(order, candidate)| {
             let distance = strsim::damerau_levenshtein(&lower, &candidate.to_lowercase());
             let prefix = candidate.starts_with(word) || word.starts_with(candidate);
-            (distance <= budget || (prefix && distance <= budget * 2))
+            // Replacing every character is not a typo: `b` does not suggest `a`.
+            let plausible = distance < word.chars().count();
+            (plausible && (distance <= budget || (prefix && distance <= budget * 2)))
                 .then_some((distance, order, candidate))
         })
         .collect();
@@ -55,6 +57,7 @@ mod tests {
         assert_eq!(closest("requires_tool", fields, 3), vec!["requires_tools"]);
         assert_eq!(closest("Inputs", fields, 3), vec!["inputs"]);
         assert!(closest("zzzzzz", fields, 3).is_empty());
+        assert!(closest("b", ["a", "c"], 3).is_empty());
     }
 
     #[test]

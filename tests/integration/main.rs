@@ -1,5 +1,6 @@
 //! The integration tests: the real `devgraph` binary run in temp dirs, output compared
 //! exactly. One binary (fast to link), a module per feature.
 
+mod commands;
 mod diagnostics;
 mod support;

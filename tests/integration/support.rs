@@ -1,7 +1,7 @@
 //! A small harness in the style of a shell session: write files into a temp project, run
 //! the real `devgraph`, compare exit code, stdout and stderr exactly.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use tempfile::TempDir;
@@ -33,11 +33,6 @@ impl Test {
             cwd,
             args: Vec::new(),
         }
-    }
-
-    /// The project root.
-    pub fn root(&self) -> &Path {
-        self.dir.path()
     }
 
     /// Writes the root `tasks.toml`.
@@ -99,9 +94,16 @@ impl Test {
         out
     }
 
-    /// Runs `devgraph check` and asserts exit 2 with exactly this on stderr, nothing on stdout.
+    /// Runs devgraph, asserts exit 0 and an empty stderr, and returns the output.
     #[track_caller]
-    pub fn check_fails(self, stderr: &str) {
-        self.args(&["check"]).expect(2, "", stderr);
+    pub fn expect_success(&self) -> Output {
+        let out = self.output();
+        assert_eq!(
+            (out.code, out.stderr.as_str()),
+            (0, ""),
+            "\n--- stdout ---\n{}",
+            out.stdout
+        );
+        out
     }
 }
