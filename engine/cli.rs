@@ -259,6 +259,16 @@ fn check(cli: &Cli, out: &Output) -> u8 {
     let files = count(loaded.file_count, "file");
     match &loaded.project {
         Some(project) if code == 0 => {
+            if cli.verbose > 0 {
+                let mut per_file = vec![0usize; project.files.len()];
+                project
+                    .graph
+                    .ids()
+                    .for_each(|id| per_file[project.graph.task(id).origin.file] += 1);
+                for (file, n) in project.files.iter().zip(per_file) {
+                    eprintln!("read {}: {}", file.name, count(n, "task"));
+                }
+            }
             if !out.quiet {
                 let tail = if warnings > 0 {
                     format!(", {}", count(warnings, "warning"))

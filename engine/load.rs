@@ -32,14 +32,20 @@ const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SourceFile {
     pub name: String,
     pub src: Src,
+    /// Byte offset of the start of each line, for turning spans into line numbers.
+    line_starts: Vec<usize>,
 }
 
 impl SourceFile {
     fn new(name: &str, text: String) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         let text: Arc<str> = Arc::from(text);
         SourceFile {
             name: name.to_string(),
             src: NamedSource::new(name, text).with_language("toml"),
+            line_starts,
         }
     }
 
@@ -50,12 +56,7 @@ impl SourceFile {
 
     /// The 1-based line of a byte offset.
     pub fn line_of(&self, offset: usize) -> usize {
-        let end = offset.min(self.text().len());
-        self.text().as_bytes()[..end]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1
+        self.line_starts.partition_point(|&start| start <= offset)
     }
 }
 
@@ -998,5 +999,97 @@ pub fn resolve_targets(graph: &Graph, targets: &[String]) -> Result<Vec<TaskId>,
         Ok(ids)
     } else {
         Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(files: &[(&str, &str)]) -> Loaded {
+        let memory = Memory(
+            files
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect(),
+        );
+        load_with(PathBuf::from("/project"), ROOT_FILE, &memory)
+    }
+
+    fn codes(loaded: &Loaded) -> Vec<String> {
+        loaded
+            .diagnostics
+            .iter()
+            .map(|d| d.code().map(|c| c.to_string()).unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn matrix_instances_carry_their_values_env_and_template_origin() {
+        let loaded = load(&[(
+            "tasks.toml",
+            "version = 1\n\n[tasks.\"image:{service}\"]\nmatrix = { service = [\"a\", \"b\"] }\nenv = { PUSH = true }\nrun = 'build \"$service\"'\ntimeout = \"1m\"\n",
+        )]);
+        let project = loaded.project.expect("valid");
+        let graph = &project.graph;
+        let b = graph.task(graph.find("image:b").unwrap());
+        assert_eq!(b.matrix, vec![("service".to_string(), "b".to_string())]);
+        assert_eq!(b.env, vec![("PUSH".to_string(), "true".to_string())]);
+        assert_eq!(b.run.as_deref(), Some("build \"$service\""));
+        assert_eq!(b.timeout, Some(Duration::from_secs(60)));
+        assert_eq!(b.probe_timeout, DEFAULT_PROBE_TIMEOUT);
+        assert_eq!(project.files[b.origin.file].line_of(b.origin.span.start), 3);
+        assert_eq!(project.settings.shell, DEFAULT_SHELL);
+    }
+
+    #[test]
+    fn includes_are_read_once_in_path_order_and_never_the_root_itself() {
+        let loaded = load(&[
+            (
+                "tasks.toml",
+                "version = 1\ninclude = [\"*.toml\", \"b.toml\"]\n",
+            ),
+            ("b.toml", "[tasks.b]\nrun = \"x\"\n"),
+            ("a.toml", "[tasks.a]\nrun = \"x\"\n"),
+        ]);
+        assert!(loaded.diagnostics.is_empty(), "{:?}", codes(&loaded));
+        let project = loaded.project.unwrap();
+        let names: Vec<&str> = project.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["tasks.toml", "a.toml", "b.toml"]);
+        assert_eq!(project.graph.len(), 2);
+    }
+
+    #[test]
+    fn unresolved_deps_are_not_blamed_while_a_file_is_unreadable() {
+        let loaded = load(&[
+            (
+                "tasks.toml",
+                "version = 1\ninclude = [\"l/*.toml\"]\n[tasks.up]\ndeps = [\"infra:40\"]\n",
+            ),
+            ("l/40.toml", "[tasks.\"infra:40\"]\nrun = \"x\n"),
+        ]);
+        assert_eq!(codes(&loaded), ["devgraph::toml_syntax"]);
+        assert!(loaded.project.is_none());
+    }
+
+    #[test]
+    fn targets_resolve_names_and_globs_once_each_in_order() {
+        let loaded = load(&[(
+            "tasks.toml",
+            "version = 1\n[tasks.\"i:{n}\"]\nmatrix = { n = [1, 2] }\nrun = \"x\"\n[tasks.up]\ndeps = [\"i:*\"]\n",
+        )]);
+        let graph = loaded.project.unwrap().graph;
+        let targets: Vec<String> = ["up", "i:*", "i:1"].iter().map(|s| s.to_string()).collect();
+        let ids = resolve_targets(&graph, &targets).unwrap();
+        let names: Vec<&str> = ids.iter().map(|&id| graph.task(id).name.as_str()).collect();
+        assert_eq!(names, ["up", "i:1", "i:2"]);
+        let missing = resolve_targets(&graph, &["i:3".to_string()]).unwrap_err();
+        assert_eq!(missing[0].to_string(), "target `i:3` is not a task");
+    }
+
+    #[test]
+    fn a_wrongly_typed_version_is_one_error_not_two() {
+        let loaded = load(&[("tasks.toml", "version = \"1\"\n")]);
+        assert_eq!(codes(&loaded), ["devgraph::wrong_type"]);
     }
 }

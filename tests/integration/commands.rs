@@ -64,6 +64,15 @@ fn check_counts_tasks_and_files() {
 }
 
 #[test]
+fn verbose_check_names_each_file_read() {
+    env().args(&["-v", "check"]).expect(
+        0,
+        "ok: 9 tasks in 3 files\n",
+        "read tasks.toml: 7 tasks\nread layers/10.toml: 1 task\nread layers/50.toml: 1 task\n",
+    );
+}
+
+#[test]
 fn list_aligns_names_and_descriptions_in_definition_order() {
     env().args(&["list"]).expect(
         0,

@@ -3,4 +3,5 @@
 
 mod commands;
 mod diagnostics;
+mod fuzz;
 mod support;
