@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::error::{LoadError, Renderer, render_json};
+use crate::error::{LoadError, Renderer, to_json};
 use crate::load::{self, Loaded, Project};
 use crate::report::{self, ColorChoice, count};
 
@@ -240,11 +240,7 @@ fn check(cli: &Cli, out: &Output) -> u8 {
         0
     };
     if out.json {
-        let diagnostics: Vec<serde_json::Value> = loaded
-            .diagnostics
-            .iter()
-            .map(|d| serde_json::from_str(&render_json(d)).unwrap_or(serde_json::Value::Null))
-            .collect();
+        let diagnostics: Vec<serde_json::Value> = loaded.diagnostics.iter().map(|d| to_json(d)).collect();
         let doc = serde_json::json!({
             "ok": code == 0,
             "files": loaded.file_count,

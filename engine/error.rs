@@ -370,14 +370,50 @@ impl Renderer {
     }
 }
 
-/// One diagnostic as a JSON object (miette's JSON schema), for `--json`.
+/// One diagnostic as JSON: message, code, severity, help, and each label with its file,
+/// 1-based line and column, byte offset and length. Related diagnostics (a duplicate's first
+/// definition) are nested under `related`. Built with serde_json, so any text is escaped.
+pub fn to_json(diagnostic: &dyn Diagnostic) -> serde_json::Value {
+    let severity = match diagnostic.severity() {
+        Some(miette::Severity::Warning) => "warning",
+        Some(miette::Severity::Advice) => "advice",
+        _ => "error",
+    };
+    let labels: Vec<serde_json::Value> = diagnostic
+        .labels()
+        .into_iter()
+        .flatten()
+        .map(|label| {
+            let place = diagnostic
+                .source_code()
+                .and_then(|source| source.read_span(label.inner(), 0, 0).ok());
+            serde_json::json!({
+                "label": label.label(),
+                "file": place.as_ref().and_then(|p| p.name().map(str::to_string)),
+                "line": place.as_ref().map(|p| p.line() + 1),
+                "column": place.as_ref().map(|p| p.column() + 1),
+                "offset": label.offset(),
+                "length": label.len(),
+            })
+        })
+        .collect();
+    let related: Vec<serde_json::Value> = diagnostic
+        .related()
+        .into_iter()
+        .flatten()
+        .map(to_json)
+        .collect();
+    serde_json::json!({
+        "message": diagnostic.to_string(),
+        "code": diagnostic.code().map(|c| c.to_string()),
+        "severity": severity,
+        "help": diagnostic.help().map(|h| h.to_string()),
+        "labels": labels,
+        "related": related,
+    })
+}
+
+/// [`to_json`] as one line of text.
 pub fn render_json(diagnostic: &dyn Diagnostic) -> String {
-    let mut out = String::new();
-    if JSONReportHandler::new()
-        .render_report(&mut out, diagnostic)
-        .is_err()
-    {
-        out = serde_json::json!({ "message": diagnostic.to_string() }).to_string();
-    }
-    out
+    to_json(diagnostic).to_string()
 }

@@ -426,7 +426,17 @@ fn check_json_reports_counts_and_diagnostics() {
     assert_eq!(doc["diagnostics"][0]["code"], "devgraph::include_no_match");
     assert_eq!(doc["diagnostics"][0]["severity"], "warning");
     assert_eq!(doc["diagnostics"][1]["code"], "devgraph::invalid_duration");
-    assert_eq!(doc["diagnostics"][1]["filename"], "tasks.toml");
+    assert_eq!(
+        doc["diagnostics"][1]["labels"][0],
+        serde_json::json!({
+            "label": "unknown unit `x`; use ms, s, m or h",
+            "file": "tasks.toml",
+            "line": 5,
+            "column": 11,
+            "offset": 71,
+            "length": 4,
+        })
+    );
 }
 
 #[test]
