@@ -28,7 +28,7 @@ Examples:
 )]
 struct Cli {
     /// Change to DIR before doing anything.
-    #[arg(short = 'C', value_name = "DIR", global = true)]
+    #[arg(short = 'C', long = "directory", value_name = "DIR", global = true)]
     directory: Option<PathBuf>,
     /// Use this root task file instead of finding tasks.toml in the current or a parent directory.
     #[arg(short = 'f', long = "file", value_name = "FILE", global = true)]
@@ -150,7 +150,13 @@ fn dispatch(cli: Cli) -> u8 {
                     }
                 }
             };
-            out.stdout(&report::graph::render(project, &tasks, *format))
+            // `--json` is the global spelling of `--format json`.
+            let format = if cli.json {
+                report::graph::Format::Json
+            } else {
+                *format
+            };
+            out.stdout(&report::graph::render(project, &tasks, format))
         }),
     }
 }
@@ -240,7 +246,8 @@ fn check(cli: &Cli, out: &Output) -> u8 {
         0
     };
     if out.json {
-        let diagnostics: Vec<serde_json::Value> = loaded.diagnostics.iter().map(|d| to_json(d)).collect();
+        let diagnostics: Vec<serde_json::Value> =
+            loaded.diagnostics.iter().map(|d| to_json(d)).collect();
         let doc = serde_json::json!({
             "ok": code == 0,
             "files": loaded.file_count,

@@ -7,9 +7,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use miette::{
-    Diagnostic, GraphicalReportHandler, GraphicalTheme, JSONReportHandler, NamedSource, SourceSpan,
-};
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, NamedSource, SourceSpan};
 use thiserror::Error;
 
 /// The source text of one loaded file, shared by every diagnostic that points into it.
@@ -281,6 +279,10 @@ pub enum LoadError {
         help("run `devgraph list` to see the task names")
     )]
     TargetGlobNoMatch { target: String },
+
+    #[error("invalid target glob `{target}`: {reason}")]
+    #[diagnostic(code(devgraph::invalid_target_glob))]
+    InvalidTargetGlob { target: String, reason: String },
 
     #[error("include `{pattern}` matches no file")]
     #[diagnostic(

@@ -195,8 +195,12 @@ struct Loader {
     diagnostics: Vec<LoadError>,
     root: Manifest,
     defs: Vec<Def>,
-    /// Some tasks could not be read or expanded: unresolved deps may be false alarms.
-    incomplete: bool,
+    /// A file could not be read at all: any unresolved name may be one of its tasks.
+    unreadable: bool,
+    /// Names of tasks that exist but could not be loaded (from files with syntax errors,
+    /// and templates that could not be expanded), as globs: an unresolved dep that one of
+    /// these matches is not reported, since it is probably not the user's mistake.
+    maybe_names: Vec<NameGlob>,
     /// Per def: its durations and retries, checked once (they take no placeholders).
     timing: Vec<Timing>,
 }
@@ -241,7 +245,7 @@ impl Loader {
                     path: PathBuf::from(name),
                     message: e.to_string(),
                 });
-                self.incomplete = true;
+                self.unreadable = true;
                 return None;
             }
         };
@@ -255,7 +259,6 @@ impl Loader {
             let manifest = manifest::decode(table.get_ref(), kind, &src, &mut self.diagnostics);
             return Some((index, manifest, true));
         }
-        self.incomplete = true;
         for e in errors {
             let at = e.span().unwrap_or(0..0);
             self.diagnostics.push(LoadError::Syntax {
@@ -265,7 +268,9 @@ impl Loader {
             });
         }
         let mut recovered = manifest::decode(table.get_ref(), kind, &src, &mut Vec::new());
-        recovered.tasks.clear();
+        for task in std::mem::take(&mut recovered.tasks) {
+            self.may_exist(&task.name.value);
+        }
         Some((index, recovered, false))
     }
 
@@ -297,7 +302,7 @@ impl Loader {
     fn load_includes(&mut self, root_name: &str, files: &dyn Files) {
         let root_src = self.files[0].src.clone();
         let patterns = std::mem::take(&mut self.root.include);
-        let mut seen: Vec<String> = vec![root_name.to_string()];
+        let mut names: Vec<String> = Vec::new();
         for pattern in &patterns {
             if let Err(invalid) = pattern::validate(&pattern.value, false) {
                 self.diagnostics.push(LoadError::InvalidGlob {
@@ -318,15 +323,15 @@ impl Loader {
                     pattern: pattern.value.clone(),
                 });
             }
-            for name in matched {
-                if seen.contains(&name) {
-                    continue;
-                }
-                seen.push(name.clone());
-                if let Some((file, m, _)) = self.read(&name, files, FileKind::Include) {
-                    self.defs
-                        .extend(m.tasks.into_iter().map(|def| Def { file, def }));
-                }
+            names.extend(matched);
+        }
+        // One list sorted by path, whichever pattern matched a file (SPEC §2).
+        names.sort();
+        names.dedup();
+        for name in names.into_iter().filter(|n| n != root_name) {
+            if let Some((file, m, _)) = self.read(&name, files, FileKind::Include) {
+                self.defs
+                    .extend(m.tasks.into_iter().map(|def| Def { file, def }));
             }
         }
         self.root.include = patterns;
@@ -385,6 +390,36 @@ impl Loader {
             self.diagnostics.drain(..).map(|d| (key(&d), d)).collect();
         keyed.sort_by_key(|(k, _)| *k);
         self.diagnostics = keyed.into_iter().map(|(_, d)| d).collect();
+    }
+
+    /// Records that tasks named like `name` (a template's `{var}`s match anything) exist
+    /// but could not be loaded.
+    fn may_exist(&mut self, name: &str) {
+        let mut glob = String::with_capacity(name.len());
+        let mut last = 0;
+        for p in matrix::placeholders(name) {
+            glob.push_str(&name[last..p.range.start]);
+            glob.push('*');
+            last = p.range.end;
+        }
+        glob.push_str(&name[last..]);
+        match NameGlob::new(&glob) {
+            Ok(g) => self.maybe_names.push(g),
+            // Not even a glob: nothing can be said about which names it covers.
+            Err(_) => self.unreadable = true,
+        }
+    }
+
+    /// Whether a dep or target that resolved to nothing could name a task that failed to
+    /// load, so reporting it would likely be a false alarm.
+    fn maybe_loaded_later(&self, name: &str) -> bool {
+        if self.unreadable {
+            return true;
+        }
+        if names::is_glob(name) {
+            return !self.maybe_names.is_empty();
+        }
+        self.maybe_names.iter().any(|g| g.is_match(name))
     }
 
     fn src(&self, file: usize) -> Src {
@@ -523,7 +558,16 @@ impl Loader {
         if let Some(r) = &def.retries {
             match u32::try_from(r.value) {
                 Ok(n) => timing.retries = n,
-                Err(_) => self.invalid(file, &r.span, "retries", "must be 0 or more".into(), None),
+                Err(_) if r.value < 0 => {
+                    self.invalid(file, &r.span, "retries", "must be 0 or more".into(), None)
+                }
+                Err(_) => self.invalid(
+                    file,
+                    &r.span,
+                    "retries",
+                    format!("must be at most {}", u32::MAX),
+                    None,
+                ),
             }
         }
         self.env_vars(file, &def.env, "env");
@@ -570,7 +614,7 @@ impl Loader {
     }
 
     fn warn_group_fields(&mut self, file: usize, def: &TaskDef) {
-        let present: [(&str, Option<&Span>); 9] = [
+        let present: [(&str, Option<&Span>); 11] = [
             ("inputs", def.inputs.first().map(|g| &g.span)),
             ("outputs", def.outputs.first().map(|g| &g.span)),
             ("probe", def.probe.as_ref().map(|p| &p.span)),
@@ -578,6 +622,8 @@ impl Loader {
             ("hash_env", def.hash_env.first().map(|v| &v.span)),
             ("timeout", def.timeout.as_ref().map(|v| &v.span)),
             ("retries", def.retries.as_ref().map(|v| &v.span)),
+            ("retry_delay", def.retry_delay.as_ref().map(|v| &v.span)),
+            ("probe_timeout", def.probe_timeout.as_ref().map(|v| &v.span)),
             ("requires_env", def.requires_env.first().map(|v| &v.span)),
             (
                 "requires_tools",
@@ -623,7 +669,8 @@ impl Loader {
         let mut instances = Vec::with_capacity(self.defs.len());
         for index in 0..self.defs.len() {
             let Some(combos) = self.check_template(index) else {
-                self.incomplete = true;
+                let name = self.defs[index].def.name.value.clone();
+                self.may_exist(&name);
                 continue;
             };
             let def = &self.defs[index].def;
@@ -689,6 +736,17 @@ impl Loader {
                 .map(|p| p.var)
                 .collect();
             for var in &m.value {
+                for (i, value) in var.values.iter().enumerate() {
+                    if var.values[..i].iter().any(|v| v.value == value.value) {
+                        problems.push(LoadError::InvalidValue {
+                            src: src.clone(),
+                            span: span(&value.span),
+                            field: format!("matrix.{}", var.name.value),
+                            reason: format!("`{}` is listed twice", value.value),
+                            help: Some("each matrix value makes one task; list it once".into()),
+                        });
+                    }
+                }
                 if var.values.is_empty() {
                     problems.push(LoadError::EmptyMatrix {
                         src: src.clone(),
@@ -866,10 +924,13 @@ impl Loader {
             }
             deps.push(mine);
         }
-        // With some tasks unreadable, a dep on them is not the user's mistake to report yet.
-        if !self.incomplete {
-            self.diagnostics.extend(unresolved);
-        }
+        // A dep on a task that failed to load is not the user's mistake to report yet.
+        unresolved.retain(|d| match d {
+            LoadError::UnknownDep { dep, .. } => !self.maybe_loaded_later(dep),
+            LoadError::DepGlobNoMatch { glob, .. } => !self.maybe_loaded_later(glob),
+            _ => true,
+        });
+        self.diagnostics.extend(unresolved);
         let tasks: Vec<Task> = instances.into_iter().map(|inst| self.task(inst)).collect();
         let graph = Graph::new(tasks, deps);
         let cycles = graph.cycles();
@@ -928,7 +989,7 @@ impl Loader {
         let Some(default) = &self.root.settings.default else {
             return;
         };
-        if settings.default.is_none() {
+        if settings.default.is_none() || self.maybe_loaded_later(&default.value) {
             return;
         }
         let (reason, help) = if names::is_glob(&default.value) {
@@ -979,8 +1040,9 @@ pub fn resolve_targets(graph: &Graph, targets: &[String]) -> Result<Vec<TaskId>,
                     }
                     ids.extend(matched);
                 }
-                Err(_) => errors.push(LoadError::TargetGlobNoMatch {
+                Err(reason) => errors.push(LoadError::InvalidTargetGlob {
                     target: target.clone(),
+                    reason,
                 }),
             }
         } else if let Some(id) = graph.find(target) {
@@ -1085,6 +1147,17 @@ mod tests {
         assert_eq!(names, ["up", "i:1", "i:2"]);
         let missing = resolve_targets(&graph, &["i:3".to_string()]).unwrap_err();
         assert_eq!(missing[0].to_string(), "target `i:3` is not a task");
+    }
+
+    #[test]
+    fn integers_are_exported_as_their_decimal_value() {
+        let loaded = load(&[(
+            "tasks.toml",
+            "version = 1\n[env]\nPORT = 5_001\nMASK = 0x1F\nON = true\n[tasks.a]\nrun = \"x\"\n",
+        )]);
+        let env = loaded.project.unwrap().env;
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(pairs, [("PORT", "5001"), ("MASK", "31"), ("ON", "true")]);
     }
 
     #[test]

@@ -343,6 +343,19 @@ impl Decoder<'_> {
             "retries" => task.retries = self.integer(field, value),
             "retry_delay" => task.retry_delay = self.string(field, value),
             "matrix" => task.matrix = self.matrix(value),
+            _ if value.get_ref().is_table() => {
+                // `[tasks.infra.24]` is TOML for a table `24` inside task `infra`.
+                let full = format!("{}.{field}", task.name.value);
+                self.errors.push(LoadError::UnknownField {
+                    src: self.src.clone(),
+                    span: span(&key.span()),
+                    field: field.to_string(),
+                    place: format!("task `{}`", task.name.value),
+                    help: Some(format!(
+                        "to name a task `{full}`, quote it: [tasks.\"{full}\"]"
+                    )),
+                });
+            }
             _ => {
                 let place = format!("task `{}`", task.name.value);
                 self.unknown(key, &place, TASK_FIELDS, TASK_FIELD_ALIASES)
@@ -360,7 +373,7 @@ impl Decoder<'_> {
             let name = Located::new(key.get_ref().to_string(), key.span());
             let field = format!("matrix.{}", name.value);
             let Some(items) = item.get_ref().as_array() else {
-                self.wrong_type(&field, item, "an array of strings");
+                self.wrong_type(&field, item, "an array of strings or integers");
                 continue;
             };
             let mut values = Vec::with_capacity(items.len());
@@ -370,7 +383,7 @@ impl Decoder<'_> {
                         scalar_text(v.get_ref()).unwrap_or_default(),
                         v.span(),
                     )),
-                    _ => self.wrong_type(&format!("{field}[]"), v, "a string"),
+                    _ => self.wrong_type(&format!("{field}[]"), v, "a string or an integer"),
                 }
             }
             vars.push(MatrixVar { name, values });
@@ -383,7 +396,10 @@ impl Decoder<'_> {
 fn scalar_text(value: &DeValue<'_>) -> Option<String> {
     match value {
         DeValue::String(s) => Some(s.to_string()),
-        DeValue::Integer(i) => Some(i.as_str().to_string()),
+        // `0x1F` and `5_001` are numbers: export their decimal value, as TOML means them.
+        DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
+            .map(|n| n.to_string())
+            .ok(),
         DeValue::Float(f) => Some(f.as_str().to_string()),
         DeValue::Boolean(b) => Some(b.to_string()),
         _ => None,

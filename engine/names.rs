@@ -52,6 +52,13 @@ impl NameGlob {
     }
 }
 
+impl NameGlob {
+    /// Whether a task name matches.
+    pub fn is_match(&self, name: &str) -> bool {
+        self.matcher.is_match(name)
+    }
+}
+
 /// All task names, for exact lookup and glob matching.
 #[derive(Debug, Default)]
 pub struct NameIndex {

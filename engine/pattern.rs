@@ -47,7 +47,7 @@ pub fn validate(text: &str, allow_exclude: bool) -> Result<(), Invalid> {
     if path.components().any(|c| c == Component::ParentDir) {
         return Err(Invalid {
             reason: "leaves the project root".into(),
-            help: Some("inputs and outputs must be inside the project; `..` is not allowed".into()),
+            help: Some("every path must be inside the project; `..` is not allowed".into()),
         });
     }
     compile(body).map(|_| ()).map_err(|e| Invalid {

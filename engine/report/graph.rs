@@ -1,7 +1,6 @@
 //! `devgraph graph`: the task graph as Graphviz dot, Mermaid, or JSON. Edges point from a
 //! dep to the task that needs it: the direction work flows.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -95,10 +94,30 @@ struct JsonTask<'a> {
     desc: Option<&'a str>,
     group: bool,
     deps: Vec<&'a str>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    matrix: BTreeMap<&'a str, &'a str>,
+    #[serde(skip_serializing_if = "Matrix::is_empty")]
+    matrix: Matrix<'a>,
     file: &'a str,
     line: usize,
+}
+
+/// Matrix values as a JSON object in matrix order (a map would sort them).
+struct Matrix<'a>(&'a [(String, String)]);
+
+impl Matrix<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Matrix<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
 }
 
 fn json(project: &Project, tasks: &[TaskId]) -> String {
@@ -119,11 +138,7 @@ fn json(project: &Project, tasks: &[TaskId]) -> String {
                         .iter()
                         .map(|&d| graph.task(d).name.as_str())
                         .collect(),
-                    matrix: task
-                        .matrix
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), v.as_str()))
-                        .collect(),
+                    matrix: Matrix(&task.matrix),
                     file: &file.name,
                     line: file.line_of(task.origin.span.start),
                 }

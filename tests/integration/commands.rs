@@ -244,6 +244,13 @@ fn graph_json_names_matrix_values_and_where_each_task_is_defined() {
 }
 
 #[test]
+fn graph_json_flag_is_the_same_as_format_json() {
+    let by_flag = env().args(&["graph", "--json"]).expect_success();
+    let by_format = env().args(&["graph", "--format", "json"]).expect_success();
+    assert_eq!(by_flag.stdout, by_format.stdout);
+}
+
+#[test]
 fn graph_targets_may_be_globs() {
     let out = env()
         .args(&["graph", "image:*", "--format", "json"])
@@ -378,14 +385,14 @@ fn dash_f_names_the_root_file_and_its_folder_is_the_root() {
 }
 
 #[test]
-fn includes_are_read_in_path_order() {
+fn includes_are_read_as_one_list_sorted_by_path() {
     Test::new()
         .tasks("version = 1\ninclude = [\"layers/*.toml\", \"extra.toml\"]\n")
         .write("layers/b.toml", "[tasks.b]\nrun = \"true\"\n")
         .write("layers/a.toml", "[tasks.a]\nrun = \"true\"\n")
         .write("extra.toml", "[tasks.z]\nrun = \"true\"\n")
         .args(&["list"])
-        .expect(0, "a\nb\nz\n", "");
+        .expect(0, "z\na\nb\n", "");
 }
 
 #[test]

@@ -662,7 +662,7 @@ devgraph::invalid_glob
    ·                             ╰── leaves the project root
  5 │ run = "true"
    ╰────
-  help: inputs and outputs must be inside the project; `..` is not allowed
+  help: every path must be inside the project; `..` is not allowed
 
 devgraph::invalid_glob
 
@@ -1145,4 +1145,140 @@ fn no_tasks_file() {
 
 "#,
     );
+}
+
+#[test]
+fn unknown_deps_are_still_reported_next_to_a_broken_template() {
+    Test::new()
+        .tasks(
+            r#"version = 1
+
+[tasks."image:{service}"]
+matrix = { service = ["chat"], arch = ["arm64"] }
+run = "true"
+
+[tasks.images]
+deps = ["image:chat", "regsitry"]
+
+[tasks.registry]
+run = "true"
+"#,
+        )
+        .args(&["check"])
+        .expect(
+            2,
+            "",
+            r#"devgraph::matrix_var_unused
+
+  × matrix variable `arch` is not used in the name of task `image:{service}`
+   ╭─[tasks.toml:4:32]
+ 3 │ [tasks."image:{service}"]
+ 4 │ matrix = { service = ["chat"], arch = ["arm64"] }
+   ·                                ──┬─
+   ·                                  ╰── not in the task name
+ 5 │ run = "true"
+   ╰────
+  help: every matrix variable must appear in the task name as `{arch}`, or the expanded tasks
+        would share one name
+
+devgraph::unknown_dep
+
+  × task `images` depends on `regsitry`, which is not a task
+   ╭─[tasks.toml:8:23]
+ 7 │ [tasks.images]
+ 8 │ deps = ["image:chat", "regsitry"]
+   ·                       ─────┬────
+   ·                            ╰── no task named `regsitry`
+ 9 │ 
+   ╰────
+  help: did you mean `registry`?
+
+error: found 2 errors in 1 file
+"#,
+        );
+}
+
+#[test]
+fn unquoted_dotted_task_name_gets_a_quoting_hint() {
+    Test::new()
+        .tasks(
+            r#"version = 1
+
+[tasks.infra.24]
+run = "true"
+"#,
+        )
+        .args(&["check"])
+        .expect(
+            2,
+            "",
+            r#"devgraph::unknown_field
+
+  × unknown field `24` in task `infra`
+   ╭─[tasks.toml:3:14]
+ 2 │ 
+ 3 │ [tasks.infra.24]
+   ·              ─┬
+   ·               ╰── unknown field
+ 4 │ run = "true"
+   ╰────
+  help: to name a task `infra.24`, quote it: [tasks."infra.24"]
+
+error: found 1 error in 1 file
+"#,
+        );
+}
+
+#[test]
+fn matrix_value_listed_twice() {
+    Test::new()
+        .tasks(
+            r#"version = 1
+
+[tasks."image:{service}"]
+matrix = { service = ["chat", "graph", "chat"] }
+run = "true"
+"#,
+        )
+        .args(&["check"])
+        .expect(
+            2,
+            "",
+            r#"devgraph::invalid_value
+
+  × invalid value for `matrix.service`
+   ╭─[tasks.toml:4:40]
+ 3 │ [tasks."image:{service}"]
+ 4 │ matrix = { service = ["chat", "graph", "chat"] }
+   ·                                        ───┬──
+   ·                                           ╰── `chat` is listed twice
+ 5 │ run = "true"
+   ╰────
+  help: each matrix value makes one task; list it once
+
+error: found 1 error in 1 file
+"#,
+        );
+}
+
+#[test]
+fn invalid_target_glob_says_why() {
+    Test::new()
+        .tasks(
+            r#"version = 1
+
+[tasks.a]
+run = "true"
+"#,
+        )
+        .args(&["graph", "a["])
+        .expect(
+            2,
+            "",
+            r#"devgraph::invalid_target_glob
+
+  × invalid target glob `a[`: unclosed character class; missing ']'
+
+"#,
+        );
 }
