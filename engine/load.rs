@@ -747,7 +747,7 @@ impl Loader {
                         });
                     }
                 }
-                if var.values.is_empty() {
+                if var.values.is_empty() && !var.broken {
                     problems.push(LoadError::EmptyMatrix {
                         src: src.clone(),
                         span: span(&var.name.span),
@@ -803,13 +803,18 @@ impl Loader {
                 });
             }
         }
-        let names_known = !problems.iter().any(|p| match p {
-            LoadError::UnknownPlaceholder { span: at, .. } => {
-                let at = at.offset()..at.offset() + at.len();
-                at.start >= def.name.span.start && at.end <= def.name.span.end
-            }
-            _ => true,
-        });
+        let broken = def
+            .matrix
+            .as_ref()
+            .is_some_and(|m| m.value.iter().any(|v| v.broken));
+        let names_known = !broken
+            && !problems.iter().any(|p| match p {
+                LoadError::UnknownPlaceholder { span: at, .. } => {
+                    let at = at.offset()..at.offset() + at.len();
+                    at.start >= def.name.span.start && at.end <= def.name.span.end
+                }
+                _ => true,
+            });
         let combos = match &def.matrix {
             Some(m) => matrix::combinations(&m.value),
             None => vec![Vec::new()],
@@ -824,6 +829,8 @@ impl Loader {
         let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(instances.len());
         let mut keep = vec![true; instances.len()];
         let mut problems = Vec::new();
+        // Tasks with invalid names exist, though they are not in the graph.
+        let mut maybe: Vec<String> = Vec::new();
         for (i, inst) in instances.iter().enumerate() {
             let file = self.defs[inst.def].file;
             if let Some(reason) = names::invalid_reason(&inst.name.value) {
@@ -834,6 +841,7 @@ impl Loader {
                     reason,
                 });
                 keep[i] = false;
+                maybe.push(inst.name.value.clone());
                 continue;
             }
             if let Some(&first) = first_seen.get(inst.name.value.as_str()) {
@@ -855,6 +863,7 @@ impl Loader {
         }
         drop(first_seen);
         self.diagnostics.extend(problems);
+        maybe.iter().for_each(|name| self.may_exist(name));
         let instances: Vec<Instance> = instances
             .into_iter()
             .zip(keep)
@@ -862,67 +871,50 @@ impl Loader {
             .collect();
         let index = NameIndex::new(instances.iter().map(|i| i.name.value.as_str()));
         let mut deps: Vec<Vec<TaskId>> = Vec::with_capacity(instances.len());
-        let mut dep_spans: HashMap<(usize, usize), Span> = HashMap::new();
+        // Where each dep edge was written, parallel to `deps`: only read to place a cycle's caret.
+        let mut dep_spans: Vec<Vec<Span>> = Vec::with_capacity(instances.len());
         let mut unresolved = Vec::new();
         // A template's dep is reported once, not once per matrix value.
         let mut reported: std::collections::HashSet<(usize, usize, &str)> = Default::default();
+        // Each distinct glob is compiled once, however many instances use it.
+        let mut globs: HashMap<&str, Option<NameGlob>> = HashMap::new();
+        // `added[d] == i` when task `i` already has dep `d`: repeats are merged in O(1).
+        let mut added: Vec<usize> = vec![usize::MAX; instances.len()];
         for (i, inst) in instances.iter().enumerate() {
             let file = self.defs[inst.def].file;
             let mut mine: Vec<TaskId> = Vec::with_capacity(inst.deps.len());
+            let mut spans: Vec<Span> = Vec::with_capacity(inst.deps.len());
             for dep in &inst.deps {
-                let first_report = reported.insert((file, dep.span.start, dep.value.as_str()));
-                let template = &self.defs[inst.def].def;
-                let written = template
-                    .deps
-                    .iter()
-                    .any(|d| d.span == dep.span && d.value == dep.value);
-                let task = if written {
-                    template.name.value.clone()
-                } else {
-                    inst.name.value.clone()
-                };
                 let found: Vec<usize> = if names::is_glob(&dep.value) {
-                    let Ok(glob) = NameGlob::new(&dep.value) else {
-                        continue;
-                    };
-                    let matched: Vec<usize> = index
-                        .matching(&glob)
+                    let glob = globs
+                        .entry(dep.value.as_str())
+                        .or_insert_with(|| NameGlob::new(&dep.value).ok());
+                    // An invalid glob was reported when the definition was checked.
+                    let Some(glob) = glob else { continue };
+                    index
+                        .matching(glob)
                         .into_iter()
                         .filter(|&d| d != i)
-                        .collect();
-                    if matched.is_empty() && first_report {
-                        unresolved.push(LoadError::DepGlobNoMatch {
-                            src: self.src(file),
-                            span: span(&dep.span),
-                            task,
-                            glob: dep.value.clone(),
-                        });
-                    }
-                    matched
-                } else if let Some(d) = index.get(&dep.value) {
-                    vec![d]
+                        .collect()
                 } else {
-                    if first_report {
-                        let close = index.closest(&dep.value);
-                        unresolved.push(LoadError::UnknownDep {
-                            src: self.src(file),
-                            span: span(&dep.span),
-                            task,
-                            dep: dep.value.clone(),
-                            help: crate::suggest::did_you_mean(&close),
-                        });
+                    index.get(&dep.value).into_iter().collect()
+                };
+                if found.is_empty() {
+                    if reported.insert((file, dep.span.start, dep.value.as_str())) {
+                        unresolved.push(self.unresolved(inst, file, dep, &index));
                     }
                     continue;
-                };
+                }
                 for d in found {
-                    let id = Graph::id(d);
-                    if !mine.contains(&id) {
-                        mine.push(id);
-                        dep_spans.entry((i, d)).or_insert_with(|| dep.span.clone());
+                    if added[d] != i {
+                        added[d] = i;
+                        mine.push(Graph::id(d));
+                        spans.push(dep.span.clone());
                     }
                 }
             }
             deps.push(mine);
+            dep_spans.push(spans);
         }
         // A dep on a task that failed to load is not the user's mistake to report yet.
         unresolved.retain(|d| match d {
@@ -941,10 +933,11 @@ impl Loader {
                 .collect();
             // The dep that closes the loop: written in the last task, naming the first.
             let last = cycle[cycle.len() - 2];
-            let at = dep_spans
-                .get(&(last.index(), cycle[0].index()))
-                .cloned()
-                .unwrap_or(0..0);
+            let at = graph
+                .deps(last)
+                .iter()
+                .position(|&d| d == cycle[0])
+                .map_or(0..0, |k| dep_spans[last.index()][k].clone());
             self.diagnostics.push(LoadError::Cycle {
                 src: self.src(graph.task(last).origin.file),
                 span: span(&at),
@@ -952,6 +945,45 @@ impl Loader {
             });
         }
         cycles.is_empty().then_some(graph)
+    }
+
+    /// The diagnostic for a dep that resolved to nothing. A dep written in a template names
+    /// the template; one that only exists after substitution names the instance.
+    fn unresolved(
+        &self,
+        inst: &Instance,
+        file: usize,
+        dep: &Located<String>,
+        index: &NameIndex,
+    ) -> LoadError {
+        let template = &self.defs[inst.def].def;
+        let written = template
+            .deps
+            .iter()
+            .any(|d| d.span == dep.span && d.value == dep.value);
+        let task = if written {
+            &template.name.value
+        } else {
+            &inst.name.value
+        }
+        .clone();
+        if names::is_glob(&dep.value) {
+            LoadError::DepGlobNoMatch {
+                src: self.src(file),
+                span: span(&dep.span),
+                task,
+                glob: dep.value.clone(),
+            }
+        } else {
+            let close = index.closest(&dep.value);
+            LoadError::UnknownDep {
+                src: self.src(file),
+                span: span(&dep.span),
+                task,
+                dep: dep.value.clone(),
+                help: crate::suggest::did_you_mean(&close),
+            }
+        }
     }
 
     fn task(&self, inst: Instance) -> Task {

@@ -81,6 +81,8 @@ pub struct TaskDef {
 pub struct MatrixVar {
     pub name: Located<String>,
     pub values: Vec<Located<String>>,
+    /// Some value had the wrong type (reported): the variable's values are not all known.
+    pub broken: bool,
 }
 
 impl Default for Located<String> {
@@ -203,7 +205,10 @@ impl Decoder<'_> {
             span: span(&value.span()),
             field: field.to_string(),
             expected,
-            found: article(value.get_ref().type_str()),
+            found: match value.get_ref().as_integer() {
+                Some(i) if parse_integer(i).is_none() => "an integer beyond the 64-bit range",
+                _ => article(value.get_ref().type_str()),
+            },
         });
     }
 
@@ -222,10 +227,7 @@ impl Decoder<'_> {
     }
 
     fn integer(&mut self, field: &str, value: &toml::Spanned<DeValue<'_>>) -> Option<Located<i64>> {
-        let parsed = value
-            .get_ref()
-            .as_integer()
-            .and_then(|i| i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok());
+        let parsed = value.get_ref().as_integer().and_then(parse_integer);
         match parsed {
             Some(n) => Some(Located::new(n, value.span())),
             None => {
@@ -270,7 +272,11 @@ impl Decoder<'_> {
                     name,
                     value: Located::new(text, item.span()),
                 }),
-                None => self.wrong_type(&format!("{field}.{}", name.value), item, "a string"),
+                None => self.wrong_type(
+                    &format!("{field}.{}", name.value),
+                    item,
+                    "a string, number or boolean",
+                ),
             }
         }
         vars
@@ -343,7 +349,7 @@ impl Decoder<'_> {
             "retries" => task.retries = self.integer(field, value),
             "retry_delay" => task.retry_delay = self.string(field, value),
             "matrix" => task.matrix = self.matrix(value),
-            _ if value.get_ref().is_table() => {
+            _ if looks_like_a_task(value.get_ref()) => {
                 // `[tasks.infra.24]` is TOML for a table `24` inside task `infra`.
                 let full = format!("{}.{field}", task.name.value);
                 self.errors.push(LoadError::UnknownField {
@@ -372,24 +378,47 @@ impl Decoder<'_> {
         for (key, item) in table.iter() {
             let name = Located::new(key.get_ref().to_string(), key.span());
             let field = format!("matrix.{}", name.value);
+            let mut var = MatrixVar {
+                name,
+                values: Vec::new(),
+                broken: false,
+            };
             let Some(items) = item.get_ref().as_array() else {
                 self.wrong_type(&field, item, "an array of strings or integers");
+                var.broken = true;
+                vars.push(var);
                 continue;
             };
-            let mut values = Vec::with_capacity(items.len());
             for v in items.iter() {
-                match v.get_ref() {
-                    DeValue::String(_) | DeValue::Integer(_) => values.push(Located::new(
-                        scalar_text(v.get_ref()).unwrap_or_default(),
-                        v.span(),
-                    )),
-                    _ => self.wrong_type(&format!("{field}[]"), v, "a string or an integer"),
+                let text = match v.get_ref() {
+                    DeValue::String(_) | DeValue::Integer(_) => scalar_text(v.get_ref()),
+                    _ => None,
+                };
+                match text {
+                    Some(text) => var.values.push(Located::new(text, v.span())),
+                    None => {
+                        self.wrong_type(&format!("{field}[]"), v, "a string or an integer");
+                        var.broken = true;
+                    }
                 }
             }
-            vars.push(MatrixVar { name, values });
+            vars.push(var);
         }
         Some(Located::new(vars, value.span()))
     }
+}
+
+/// Whether a value is a table with task fields: `[tasks.infra.24]` meant as a task name.
+fn looks_like_a_task(value: &DeValue<'_>) -> bool {
+    value.as_table().is_some_and(|t| {
+        t.iter()
+            .any(|(k, _)| TASK_FIELDS.contains(&k.get_ref().as_ref()))
+    })
+}
+
+/// A TOML integer's value (`0x1F`, `5_001`, `-3`), or `None` beyond the 64-bit range.
+fn parse_integer(i: &toml::de::DeInteger<'_>) -> Option<i64> {
+    i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok()
 }
 
 /// The text of a scalar as an environment variable would hold it.
@@ -397,9 +426,7 @@ fn scalar_text(value: &DeValue<'_>) -> Option<String> {
     match value {
         DeValue::String(s) => Some(s.to_string()),
         // `0x1F` and `5_001` are numbers: export their decimal value, as TOML means them.
-        DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
-            .map(|n| n.to_string())
-            .ok(),
+        DeValue::Integer(i) => parse_integer(i).map(|n| n.to_string()),
         DeValue::Float(f) => Some(f.as_str().to_string()),
         DeValue::Boolean(b) => Some(b.to_string()),
         _ => None,

@@ -133,6 +133,7 @@ mod tests {
                 .iter()
                 .map(|v| Located::new(v.to_string(), 0..0))
                 .collect(),
+            broken: false,
         };
         let combos = combinations(&[var("os", &["linux", "mac"]), var("arch", &["x86", "arm"])]);
         let flat: Vec<String> = combos

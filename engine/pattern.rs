@@ -1,5 +1,5 @@
 //! File globs as written in `include`, `inputs` and `outputs`: checking them, and finding
-//! the files they match under the project root. See "File globs" in docs/design.md.
+//! the files they match under the project root. See "Names and globs" in docs/design.md.
 
 use std::path::{Component, Path, PathBuf};
 

@@ -1282,3 +1282,37 @@ run = "true"
 "#,
         );
 }
+
+#[test]
+fn mistyped_matrix_variable_is_one_error() {
+    Test::new()
+        .tasks(
+            r#"version = 1
+
+[tasks."image:{s}"]
+matrix = { s = "chat" }
+run = "true"
+
+[tasks.images]
+deps = ["image:*"]
+"#,
+        )
+        .args(&["check"])
+        .expect(
+            2,
+            "",
+            r#"devgraph::wrong_type
+
+  × `matrix.s` must be an array of strings or integers, found a string
+   ╭─[tasks.toml:4:16]
+ 3 │ [tasks."image:{s}"]
+ 4 │ matrix = { s = "chat" }
+   ·                ───┬──
+   ·                   ╰── expected an array of strings or integers
+ 5 │ run = "true"
+   ╰────
+
+error: found 1 error in 1 file
+"#,
+        );
+}
