@@ -249,6 +249,21 @@ pub enum LoadError {
         what: String,
     },
 
+    #[error("matrix of task `{task}` expands to {size} tasks")]
+    #[diagnostic(
+        code(devgraph::matrix_too_large),
+        help("one template may expand to at most {limit} tasks; split it, or use fewer values")
+    )]
+    MatrixTooLarge {
+        #[source_code]
+        src: Src,
+        #[label("{size} combinations")]
+        span: SourceSpan,
+        task: String,
+        size: String,
+        limit: usize,
+    },
+
     #[error("matrix variable `{var}` is not used in the name of task `{task}`")]
     #[diagnostic(
         code(devgraph::matrix_var_unused),

@@ -26,6 +26,9 @@ pub const ROOT_FILE: &str = "tasks.toml";
 pub const VERSION: i64 = 1;
 const DEFAULT_SHELL: [&str; 4] = ["bash", "-eo", "pipefail", "-c"];
 const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most tasks one matrix template may expand to: far beyond any real environment,
+/// small enough that a typo cannot exhaust memory.
+pub const MAX_MATRIX_TASKS: usize = 10_000;
 
 /// A file that was read, named by its path relative to the project root.
 #[derive(Debug, Clone)]
@@ -815,12 +818,29 @@ impl Loader {
                 }
                 _ => true,
             });
+        // Count before expanding: 40 two-valued variables would be 2^40 tasks.
+        let size = def.matrix.as_ref().map_or(Some(1), |m| {
+            m.value
+                .iter()
+                .try_fold(1usize, |n, v| n.checked_mul(v.values.len()))
+        });
+        let fits = size.is_some_and(|n| n <= MAX_MATRIX_TASKS);
+        if !fits && let Some(m) = &def.matrix {
+            problems.push(LoadError::MatrixTooLarge {
+                src: src.clone(),
+                span: span(&m.span),
+                task: task.clone(),
+                size: size.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string()),
+                limit: MAX_MATRIX_TASKS,
+            });
+        }
         let combos = match &def.matrix {
-            Some(m) => matrix::combinations(&m.value),
+            Some(m) if names_known && fits => matrix::combinations(&m.value),
+            Some(_) => Vec::new(),
             None => vec![Vec::new()],
         };
         self.diagnostics.extend(problems);
-        names_known.then_some(combos)
+        (names_known && fits).then_some(combos)
     }
 
     /// Checks names, finds duplicates, resolves deps and looks for cycles. Returns the

@@ -1,5 +1,8 @@
 //! "Did you mean": the closest known names to a misspelt one, by edit distance.
 
+/// Longest word for which suggestions are computed.
+const MAX_WORD: usize = 64;
+
 /// Up to `limit` candidates close to `word`, closest first (ties keep the candidates' order).
 pub fn closest<'a, I>(word: &str, candidates: I, limit: usize) -> Vec<&'a str>
 where
@@ -7,11 +10,18 @@ where
 {
     // Allow roughly one edit per three characters, at least one and at most four: close
     // enough to catch typos and plurals, far enough not to suggest unrelated names.
-    let budget = (word.chars().count() / 3).clamp(1, 4);
+    let length = word.chars().count();
+    // Edit distance is quadratic; nobody misspells a 100-character name into another.
+    if length > MAX_WORD {
+        return Vec::new();
+    }
+    let budget = (length / 3).clamp(1, 4);
     let lower = word.to_lowercase();
     let mut scored: Vec<(usize, usize, &str)> = candidates
         .into_iter()
         .enumerate()
+        // Lengths further apart than the budget cannot be within it: skip the distance.
+        .filter(|(_, candidate)| candidate.chars().count().abs_diff(length) <= budget * 2)
         .filter_map(|(order, candidate)| {
             let distance = strsim::damerau_levenshtein(&lower, &candidate.to_lowercase());
             let prefix = candidate.starts_with(word) || word.starts_with(candidate);
@@ -58,6 +68,8 @@ mod tests {
         assert_eq!(closest("Inputs", fields, 3), vec!["inputs"]);
         assert!(closest("zzzzzz", fields, 3).is_empty());
         assert!(closest("b", ["a", "c"], 3).is_empty());
+        let long = "a".repeat(65);
+        assert!(closest(&long, [long.as_str()], 3).is_empty());
     }
 
     #[test]

@@ -1316,3 +1316,33 @@ error: found 1 error in 1 file
 "#,
         );
 }
+
+#[test]
+fn matrix_expanding_beyond_the_limit_is_refused_before_expanding() {
+    Test::new()
+        .tasks(r#"version = 1
+
+[tasks."t:{a}{b}{c}{d}{e}{f}{g}{h}{i}{j}{k}{l}{m}{n}{o}{p}{q}{r}{s}{t}"]
+run = "x"
+matrix = { a = [0, 1], b = [0, 1], c = [0, 1], d = [0, 1], e = [0, 1], f = [0, 1], g = [0, 1], h = [0, 1], i = [0, 1], j = [0, 1], k = [0, 1], l = [0, 1], m = [0, 1], n = [0, 1], o = [0, 1], p = [0, 1], q = [0, 1], r = [0, 1], s = [0, 1], t = [0, 1] }
+"#)
+        .args(&["check"])
+        .expect(
+            2,
+            "",
+            r#"devgraph::matrix_too_large
+
+  × matrix of task `t:{a}{b}{c}{d}{e}{f}{g}{h}{i}{j}{k}{l}{m}{n}{o}{p}{q}{r}{s}{t}` expands to
+  │ 1048576 tasks
+   ╭─[tasks.toml:5:10]
+ 4 │ run = "x"
+ 5 │ matrix = { a = [0, 1], b = [0, 1], c = [0, 1], d = [0, 1], e = [0, 1], f = [0, 1], g = [0, 1], h = [0, 1], i = [0, 1], j = [0, 1], k = [0, 1], l = [0, 1], m = [0, 1], n = [0, 1], o = [0, 1], p = [0, 1], q = [0, 1], r = [0, 1], s = [0, 1], t = [0, 1] }
+   ·          ─────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────┬────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────
+   ·                                                                                                                                   ╰── 1048576 combinations
+   ╰────
+  help: one template may expand to at most 10000 tasks; split it, or use fewer values
+
+error: found 1 error in 1 file
+"#,
+        );
+}
