@@ -9,6 +9,9 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::error::{LoadError, Renderer, to_json};
 use crate::load::{self, Loaded, Project};
 use crate::report::{self, ColorChoice, count};
+use crate::work;
+
+mod commands;
 
 /// Exit code: bad usage or invalid files (SPEC §5).
 pub const EXIT_INVALID: u8 = 2;
@@ -86,6 +89,81 @@ Examples:
         #[arg(long, value_enum, default_value_t = report::graph::Format::Dot)]
         format: report::graph::Format,
     },
+    /// Bring targets up to date: deps first, drifted tasks only.
+    #[command(after_help = "\
+Targets are task names or globs; default: `settings.default`.
+Exit status: 0 when everything is up to date or ran, 1 when a task failed or timed out,
+2 for invalid files or usage.
+
+Examples:
+  devgraph run                        bring `settings.default` up to date
+  devgraph run infra:24               layer 24 and what it needs, nothing else
+  devgraph run 'image:*' --force      rebuild every image even if up to date
+  devgraph run smoke --only           just `smoke`, not its deps")]
+    Run {
+        /// Task names or globs (`infra:*`); default: `settings.default`.
+        targets: Vec<String>,
+        /// Re-run the named targets even if they are up to date.
+        #[arg(long)]
+        force: bool,
+        /// Re-run every task the targets need.
+        #[arg(long)]
+        force_all: bool,
+        /// Run the targets without their deps (warns when a dep has never succeeded).
+        #[arg(long)]
+        only: bool,
+        /// After a failure, keep running everything that does not depend on it.
+        #[arg(short = 'k', long)]
+        keep_going: bool,
+        /// Show what would run, as `plan` does, and run nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show what `run` would do and why, running no task (probes do run).
+    #[command(after_help = "\
+Examples:
+  devgraph plan
+  devgraph plan infra:40 --exit-code  exit 2 when anything would run (for CI)
+  devgraph plan --json")]
+    Plan {
+        /// Task names or globs; default: `settings.default`.
+        targets: Vec<String>,
+        /// Exit 2 when anything would run.
+        #[arg(long)]
+        exit_code: bool,
+    },
+    /// Explain why a task is drifted, down to the diff of a changed file, or since when it is up to date.
+    #[command(after_help = "\
+Examples:
+  devgraph why registry
+  devgraph why infra:40 --json")]
+    Why {
+        /// The task to explain.
+        task: String,
+    },
+    /// One line per task: up to date, drifted, never run, failed.
+    #[command(after_help = "\
+Examples:
+  devgraph status
+  devgraph status 'image:*'
+  devgraph status --json")]
+    Status {
+        /// Task names or globs; default: every task.
+        targets: Vec<String>,
+    },
+    /// Drop recorded state so tasks drift and run again.
+    #[command(after_help = "\
+Examples:
+  devgraph forget cluster             the next run recreates the cluster
+  devgraph forget --all               start afresh; also the way out of a damaged store")]
+    Forget {
+        /// Tasks (names or globs) to forget.
+        #[arg(required_unless_present = "all")]
+        tasks: Vec<String>,
+        /// Forget everything (deletes .devgraph/state.db).
+        #[arg(long, conflicts_with = "tasks")]
+        all: bool,
+    },
     /// Print a shell completion script.
     #[command(after_help = "\
 Examples:
@@ -105,11 +183,11 @@ pub fn run() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> u8 {
-    if let Some(dir) = &cli.directory {
-        if let Err(e) = std::env::set_current_dir(dir) {
-            eprintln!("error: cannot change to directory {}: {e}", dir.display());
-            return EXIT_INVALID;
-        }
+    if let Some(dir) = &cli.directory
+        && let Err(e) = std::env::set_current_dir(dir)
+    {
+        eprintln!("error: cannot change to directory {}: {e}", dir.display());
+        return EXIT_INVALID;
     }
     let out = Output::new(&cli);
     match &cli.command {
@@ -123,6 +201,54 @@ fn dispatch(cli: Cli) -> u8 {
             0
         }
         Command::Check => check(&cli, &out),
+        Command::Run {
+            targets,
+            force,
+            force_all,
+            only,
+            keep_going,
+            dry_run,
+        } => with_project(&cli, &out, |project| {
+            let options = work::Options {
+                force: *force,
+                force_all: *force_all,
+                only: *only,
+                keep_going: *keep_going,
+            };
+            if *dry_run {
+                commands::plan(project, &out, targets, false, &options)
+            } else {
+                commands::run(project, &out, targets, &options)
+            }
+        }),
+        Command::Plan { targets, exit_code } => with_project(&cli, &out, |project| {
+            commands::plan(
+                project,
+                &out,
+                targets,
+                *exit_code,
+                &work::Options::default(),
+            )
+        }),
+        Command::Why { task } => {
+            with_project(&cli, &out, |project| commands::why(project, &out, task))
+        }
+        Command::Status { targets } => with_project(&cli, &out, |project| {
+            commands::status(project, &out, targets)
+        }),
+        Command::Forget { tasks, all } => {
+            if *all {
+                match project_root(&cli) {
+                    Ok(root) => commands::forget_all(&root, &out),
+                    Err(e) => {
+                        out.error(e.as_ref());
+                        EXIT_INVALID
+                    }
+                }
+            } else {
+                with_project(&cli, &out, |project| commands::forget(project, &out, tasks))
+            }
+        }
         Command::List { tree } => with_project(&cli, &out, |project| {
             let color = cli.color.for_stdout();
             let text = if cli.json {
@@ -162,10 +288,10 @@ fn dispatch(cli: Cli) -> u8 {
 }
 
 /// Where output goes, and how it looks.
-struct Output {
+pub(crate) struct Output {
     renderer: Renderer,
-    json: bool,
-    quiet: bool,
+    pub(crate) json: bool,
+    pub(crate) quiet: bool,
 }
 
 impl Output {
@@ -178,7 +304,7 @@ impl Output {
     }
 
     /// Writes to stdout; a closed pipe (`devgraph list | head`) is not an error.
-    fn stdout(&self, text: &str) -> u8 {
+    pub(crate) fn stdout(&self, text: &str) -> u8 {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout
             .write_all(text.as_bytes())
@@ -187,7 +313,7 @@ impl Output {
     }
 
     /// Prints diagnostics to stderr; warnings are left out with `--quiet`.
-    fn diagnostics(&self, diagnostics: &[LoadError]) {
+    pub(crate) fn diagnostics(&self, diagnostics: &[LoadError]) {
         let mut stderr = std::io::stderr().lock();
         for d in diagnostics {
             if self.quiet && !d.is_error() {
@@ -198,22 +324,42 @@ impl Output {
     }
 }
 
-fn load_project(cli: &Cli) -> Loaded {
-    let root_file = match &cli.file {
+impl Output {
+    /// Prints one diagnostic of any kind to stderr.
+    pub(crate) fn error(&self, diagnostic: &dyn miette::Diagnostic) {
+        eprintln!("{}", self.renderer.render(diagnostic));
+    }
+}
+
+/// The root file named by `-f`, or found by walking up from the current directory.
+fn root_file(cli: &Cli) -> Result<PathBuf, Box<LoadError>> {
+    match &cli.file {
         Some(file) => Ok(file.clone()),
         None => match std::env::current_dir() {
-            Ok(dir) => load::find_root_file(&dir).ok_or(LoadError::NotFound { dir }),
-            Err(e) => Err(LoadError::Io {
+            Ok(dir) => {
+                load::find_root_file(&dir).ok_or_else(|| Box::new(LoadError::NotFound { dir }))
+            }
+            Err(e) => Err(Box::new(LoadError::Io {
                 path: PathBuf::from("."),
                 message: e.to_string(),
-            }),
+            })),
         },
-    };
-    match root_file {
+    }
+}
+
+/// The project root, without loading the files (for `forget --all`).
+fn project_root(cli: &Cli) -> Result<PathBuf, Box<LoadError>> {
+    let file = root_file(cli)?;
+    let root = file.parent().filter(|p| !p.as_os_str().is_empty());
+    Ok(root.unwrap_or(std::path::Path::new(".")).to_path_buf())
+}
+
+fn load_project(cli: &Cli) -> Loaded {
+    match root_file(cli) {
         Ok(path) => load::load_path(&path),
         Err(e) => Loaded {
             project: None,
-            diagnostics: vec![e],
+            diagnostics: vec![*e],
             file_count: 0,
         },
     }

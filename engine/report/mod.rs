@@ -1,8 +1,12 @@
 //! What devgraph prints: task lists, graph renderings and diagnostics summaries. Nothing
 //! here decides anything; it renders data the engine produced.
 
+pub mod cause;
 pub mod graph;
 pub mod list;
+pub mod plan;
+pub mod run;
+pub mod why;
 
 use std::io::IsTerminal;
 

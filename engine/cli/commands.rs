@@ -1,0 +1,329 @@
+//! The commands that read or change recorded state: `run`, `plan`, `why`, `status`,
+//! `forget`. Each opens the store, decides through `plan`, and renders through `report`.
+
+use std::collections::HashSet;
+
+use super::{EXIT_INVALID, Output};
+use crate::graph::TaskId;
+use crate::load::{self, Project};
+use crate::plan::{self, Context, Verdict};
+use crate::report;
+use crate::state::State;
+use crate::work::{self, Options};
+
+/// Exit code: a task failed or timed out (SPEC §5).
+pub const EXIT_FAILED: u8 = 1;
+
+/// How many probes `plan`, `why` and `status` run at once.
+const PROBE_PARALLEL: usize = 8;
+
+/// The targets named on the command line, or `settings.default`.
+fn targets(
+    project: &Project,
+    out: &Output,
+    names: &[String],
+    all_by_default: bool,
+) -> Option<Vec<TaskId>> {
+    let names: Vec<String> = match (names.is_empty(), &project.settings.default) {
+        (false, _) => names.to_vec(),
+        (true, _) if all_by_default => return Some(project.graph.ids().collect()),
+        (true, Some(default)) => vec![default.clone()],
+        (true, None) => {
+            eprintln!("error: no target given and no `settings.default` in tasks.toml");
+            eprintln!(
+                "  help: name a task (`devgraph list` shows them), or set `default` in [settings]"
+            );
+            return None;
+        }
+    };
+    match load::resolve_targets(&project.graph, &names) {
+        Ok(ids) => Some(ids),
+        Err(errors) => {
+            out.diagnostics(&errors);
+            None
+        }
+    }
+}
+
+fn context<'a>(project: &'a Project, state: Option<&'a State>) -> Option<Context<'a>> {
+    match Context::new(project, state) {
+        Ok(ctx) => Some(ctx),
+        Err(message) => {
+            eprintln!("error: {message}");
+            None
+        }
+    }
+}
+
+/// Opens the store read-only; `Err` already reported.
+fn read_state(project: &Project, out: &Output) -> Result<Option<State>, ()> {
+    State::open_read_only(&project.root).map_err(|e| out.error(&e))
+}
+
+/// `devgraph run`.
+pub fn run(project: &Project, out: &Output, names: &[String], options: &Options) -> u8 {
+    let Some(targets) = targets(project, out, names, false) else {
+        return EXIT_INVALID;
+    };
+    let state = match State::open(&project.root) {
+        Ok(state) => state,
+        Err(e) => {
+            out.error(&e);
+            return EXIT_INVALID;
+        }
+    };
+    let Some(ctx) = context(project, Some(&state)) else {
+        return EXIT_INVALID;
+    };
+    if options.only {
+        for &id in &targets {
+            for &dep in project.graph.deps(id) {
+                if !targets.contains(&dep) && matches!(ctx.recorded_identity(dep), Ok(None)) {
+                    eprintln!(
+                        "warning: `{}` has never succeeded; --only runs `{}` without it",
+                        project.graph.task(dep).name,
+                        project.graph.task(id).name
+                    );
+                }
+            }
+        }
+    }
+    let mut reporter = report::run::Lines { quiet: out.quiet };
+    let reports = match work::run(&ctx, &state, &targets, options, &mut reporter) {
+        Ok(reports) => reports,
+        Err(e) => {
+            out.error(&e);
+            return EXIT_INVALID;
+        }
+    };
+    let failed = reports.iter().any(|r| r.result.is_failure());
+    if out.json {
+        let tasks: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "name": project.graph.task(r.id).name,
+                    "result": r.result,
+                    "causes": r.causes,
+                    "duration_ms": r.duration.as_millis() as u64,
+                })
+            })
+            .collect();
+        out.stdout(&format!(
+            "{}\n",
+            serde_json::json!({ "ok": !failed, "tasks": tasks })
+        ));
+    } else if !out.quiet || failed {
+        out.stdout(&format!(
+            "\n{}",
+            report::run::summary(&project.graph, &reports)
+        ));
+    }
+    if failed { EXIT_FAILED } else { 0 }
+}
+
+/// `devgraph plan` (and `run --dry-run`).
+pub fn plan(
+    project: &Project,
+    out: &Output,
+    names: &[String],
+    exit_code: bool,
+    options: &Options,
+) -> u8 {
+    let Some(targets) = targets(project, out, names, false) else {
+        return EXIT_INVALID;
+    };
+    let Ok(state) = read_state(project, out) else {
+        return EXIT_INVALID;
+    };
+    let Some(ctx) = context(project, state.as_ref()) else {
+        return EXIT_INVALID;
+    };
+    let ids = if options.only {
+        targets.clone()
+    } else {
+        project.graph.closure(&targets)
+    };
+    let forced: HashSet<TaskId> = if options.force_all {
+        ids.iter().copied().collect()
+    } else if options.force {
+        targets.iter().copied().collect()
+    } else {
+        HashSet::new()
+    };
+    let decisions = match plan::decide_all(&ctx, &ids, &forced, PROBE_PARALLEL) {
+        Ok(d) => d,
+        Err(e) => {
+            out.error(&e);
+            return EXIT_INVALID;
+        }
+    };
+    if out.json {
+        out.stdout(&format!(
+            "{}\n",
+            report::plan::plan_json(&project.graph, &decisions)
+        ));
+    } else {
+        out.stdout(&report::plan::plan(&project.graph, &decisions));
+    }
+    let anything = decisions.iter().any(|d| d.verdict != Verdict::UpToDate);
+    if exit_code && anything {
+        EXIT_INVALID
+    } else {
+        0
+    }
+}
+
+/// `devgraph why TASK`.
+pub fn why(project: &Project, out: &Output, task: &str) -> u8 {
+    let Some(targets) = targets(project, out, &[task.to_string()], false) else {
+        return EXIT_INVALID;
+    };
+    let Ok(state) = read_state(project, out) else {
+        return EXIT_INVALID;
+    };
+    let Some(ctx) = context(project, state.as_ref()) else {
+        return EXIT_INVALID;
+    };
+    let ids = project.graph.closure(&targets);
+    let decisions = match plan::decide_all(&ctx, &ids, &HashSet::new(), PROBE_PARALLEL) {
+        Ok(d) => d,
+        Err(e) => {
+            out.error(&e);
+            return EXIT_INVALID;
+        }
+    };
+    let why = report::why::Why {
+        ctx: &ctx,
+        state: state.as_ref(),
+        decisions: &decisions,
+    };
+    for &id in &targets {
+        let rendered = if out.json {
+            why.json(id)
+        } else {
+            why.render(id)
+        };
+        match rendered {
+            Ok(text) => {
+                out.stdout(&text);
+            }
+            Err(e) => {
+                out.error(&e);
+                return EXIT_INVALID;
+            }
+        }
+    }
+    0
+}
+
+/// `devgraph status`.
+pub fn status(project: &Project, out: &Output, names: &[String]) -> u8 {
+    let Some(targets) = targets(project, out, names, true) else {
+        return EXIT_INVALID;
+    };
+    let Ok(state) = read_state(project, out) else {
+        return EXIT_INVALID;
+    };
+    let Some(ctx) = context(project, state.as_ref()) else {
+        return EXIT_INVALID;
+    };
+    let ids = project.graph.closure(&targets);
+    let decisions = match plan::decide_all(&ctx, &ids, &HashSet::new(), PROBE_PARALLEL) {
+        Ok(d) => d,
+        Err(e) => {
+            out.error(&e);
+            return EXIT_INVALID;
+        }
+    };
+    let graph = &project.graph;
+    let width = decisions
+        .iter()
+        .map(|d| graph.task(d.id).name.len())
+        .max()
+        .unwrap_or(0);
+    let mut text = String::new();
+    let mut json = Vec::new();
+    for d in decisions.iter().filter(|d| targets.contains(&d.id)) {
+        let name = &graph.task(d.id).name;
+        let (success, attempt) = match &state {
+            Some(s) => match (s.success(name), s.attempt(name)) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(e), _) | (_, Err(e)) => {
+                    out.error(&e);
+                    return EXIT_INVALID;
+                }
+            },
+            None => (None, None),
+        };
+        let (word, detail) = report::plan::status_line(d, success.as_ref(), attempt.as_ref());
+        json.push(serde_json::json!({
+            "name": name,
+            "status": word,
+            "detail": detail,
+            "last_success_ms": success.as_ref().map(|s| s.finished_at_ms),
+            "duration_ms": success.as_ref().map(|s| s.duration_ms),
+        }));
+        let line = format!("{name:width$}  {word:11}  {detail}");
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    if out.json {
+        out.stdout(&format!("{}\n", serde_json::Value::Array(json)))
+    } else {
+        out.stdout(&text)
+    }
+}
+
+/// `devgraph forget TASK...`.
+pub fn forget(project: &Project, out: &Output, names: &[String]) -> u8 {
+    let Some(ids) = targets(project, out, names, false) else {
+        return EXIT_INVALID;
+    };
+    let Ok(Some(_)) = read_state(project, out) else {
+        if !out.quiet {
+            println!("nothing recorded yet");
+        }
+        return 0;
+    };
+    let state = match State::open(&project.root) {
+        Ok(s) => s,
+        Err(e) => {
+            out.error(&e);
+            return EXIT_INVALID;
+        }
+    };
+    let names: Vec<&str> = ids
+        .iter()
+        .map(|&id| project.graph.task(id).name.as_str())
+        .collect();
+    match state.forget(&names) {
+        Ok(n) => {
+            if !out.quiet {
+                println!("forgot {}", report::count(n, "task"));
+            }
+            0
+        }
+        Err(e) => {
+            out.error(&e);
+            EXIT_INVALID
+        }
+    }
+}
+
+/// `devgraph forget --all`: deletes the store without opening it, so it also works when
+/// the store is damaged or from a newer devgraph.
+pub fn forget_all(root: &std::path::Path, out: &Output) -> u8 {
+    match State::destroy(root) {
+        Ok(()) => {
+            if !out.quiet {
+                println!("forgot everything: every task will run again");
+            }
+            0
+        }
+        Err(e) => {
+            out.error(&e);
+            EXIT_INVALID
+        }
+    }
+}
