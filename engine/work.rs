@@ -14,6 +14,9 @@ use crate::plan::{Cause, Context, Current};
 use crate::process::{self, Exit, Stream};
 use crate::state::{Outcome, State, StateError, Success, now_ms};
 
+/// How long a process group gets between SIGTERM and SIGKILL (SPEC §6).
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// How to run.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -310,9 +313,11 @@ impl Run<'_, '_> {
             };
             let state = self.state;
             let reporter = &mut *self.reporter;
+            let mut group = None;
             let exit = process::run(
                 &spec,
                 &mut |pgid| {
+                    group = Some(pgid);
                     let _ = state.set_pgid(&task.name, pgid);
                 },
                 &mut |stream, line| {
@@ -320,6 +325,17 @@ impl Run<'_, '_> {
                     reporter.line(task, stream, line);
                 },
             );
+            // No process of a task outlives it (SPEC §6): a background process it left
+            // behind (`cmd &`) is stopped now, gracefully first.
+            if let Some(pgid) = group
+                && process::group_alive(pgid)
+            {
+                log::line(
+                    &mut log_file,
+                    "devgraph: stopping processes the task left running",
+                );
+                process::stop_group(pgid, STOP_GRACE);
+            }
             let result = match exit {
                 Exit::Code(0) => TaskResult::Ran,
                 Exit::Code(code) => TaskResult::Failed {
