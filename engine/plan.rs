@@ -235,6 +235,20 @@ impl<'a> Context<'a> {
         })
     }
 
+    /// The outputs of `id` as they are now (after a run: what it produced).
+    pub fn outputs(&self, id: TaskId) -> Vec<FileEntry> {
+        let task = self.project.graph.task(id);
+        let paths = digest::expand(&self.project.root, &task.outputs);
+        // Just written: the stat cache cannot vouch for them.
+        hash(
+            &self.project.root,
+            &paths,
+            &HashMap::new(),
+            &mut Vec::new(),
+            &mut false,
+        )
+    }
+
     /// Why `id` must run, given its current record; empty when it is up to date.
     pub fn causes(
         &self,

@@ -236,7 +236,8 @@ impl State {
                  CREATE TABLE IF NOT EXISTS stat_cache (task TEXT PRIMARY KEY, entries BLOB NOT NULL);
                  CREATE TABLE IF NOT EXISTS content (hash BLOB PRIMARY KEY, text TEXT NOT NULL);
                  CREATE TABLE IF NOT EXISTS content_ref (
-                     task TEXT NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (task, hash));
+                                          task TEXT NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (task, hash));
+                 CREATE INDEX IF NOT EXISTS content_ref_hash ON content_ref (hash);
                  INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
                  COMMIT;"
             ))
@@ -390,6 +391,13 @@ impl State {
         )
         .and_then(|mut s| s.execute(params![task, success.duration_ms as i64]))
         .map_err(err)?;
+        // Swap the task's content references, then drop only the content this task stopped
+        // referring to and nobody else refers to: the cost follows what changed, not the
+        // size of the store.
+        let old: Vec<Vec<u8>> = tx
+            .prepare_cached("SELECT hash FROM content_ref WHERE task = ?1")
+            .and_then(|mut s| s.query_map([task], |r| r.get(0))?.collect())
+            .map_err(err)?;
         tx.prepare_cached("DELETE FROM content_ref WHERE task = ?1")
             .and_then(|mut s| s.execute([task]))
             .map_err(err)?;
@@ -401,11 +409,16 @@ impl State {
                 .and_then(|mut s| s.execute(params![task, hash.as_slice()]))
                 .map_err(err)?;
         }
-        tx.execute(
-            "DELETE FROM content WHERE hash NOT IN (SELECT hash FROM content_ref)",
-            [],
-        )
-        .map_err(err)?;
+        for hash in old
+            .iter()
+            .filter(|h| !contents.iter().any(|(c, _)| c.as_slice() == h.as_slice()))
+        {
+            tx.prepare_cached(
+                "DELETE FROM content WHERE hash = ?1 AND NOT EXISTS (SELECT 1 FROM content_ref WHERE hash = ?1)",
+            )
+            .and_then(|mut s| s.execute([hash]))
+            .map_err(err)?;
+        }
         tx.commit().map_err(err)
     }
 
