@@ -2,6 +2,9 @@
 //! exactly. One binary (fast to link), a module per feature.
 
 mod commands;
+mod crash;
 mod diagnostics;
+mod drift;
 mod fuzz;
 mod support;
+mod why;
