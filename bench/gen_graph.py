@@ -25,6 +25,27 @@ on request. The ninja and make files hold the equivalent graph, each task a stam
 under `stamps/` made by running `true`. Another output format is one more emitter over
 the same expanded graph.
 
+Two more modes write projects with real input files, for the drift benchmark
+(bench/drift.sh, "Drift benchmark" in bench/README.md):
+
+    python3 bench/gen_graph.py OUTDIR --mode drift [--tasks 1000] [--inputs 100]
+                               [--width 50] [--fan-in 3] [--min-size 1024] [--max-size 4096]
+    python3 bench/gen_graph.py OUTDIR --mode hash [--big 8] [--big-mib 100]
+                               [--small 51200] [--min-size 1024] [--max-size 7168]
+
+`--mode drift` writes a layered graph of `--tasks` tasks, `--width` per layer, each with
+`--inputs` text files `src/<task>/mNN/fNN.txt` of `--min-size`..`--max-size` bytes, and
+the same graph three times: `tasks.toml` + `layers/lNN.toml` (`inputs = ["src/<task>/**"]`),
+`build.ninja` and `Makefile` (each task an edge/rule whose inputs are its files plus its
+deps' stamps). Task `lLL-tTTT` (L > 0) depends on tasks T, T+1, .., T+fan_in-1 (mod width)
+of layer L-1; `all` depends on the last layer. Every task runs `true > stamps/<tool>/<task>`.
+
+`--mode hash` writes one task `hash` whose inputs are `--big` files of `--big-mib` MiB
+(`big/bNN.bin`, pseudo-random bytes) and `--small` text files (`small/dNNN/fNN.txt`, 100 per
+folder), and `files.list`, the NUL-separated list of those files for `b3sum`.
+
+Both refuse an OUTDIR that exists and is not empty.
+
 Python 3.9+, standard library only. The output is deterministic.
 """
 
@@ -35,6 +56,7 @@ import bisect
 import fnmatch
 import itertools
 import os
+import random
 import re
 import sys
 from dataclasses import dataclass, field
@@ -425,6 +447,190 @@ def emit_make(out: Path, tasks: List[Task]) -> None:
     (out / "Makefile").write_text("\n".join(lines))
 
 
+# ----------------------------------------------------------------- drift and hash projects
+
+WORDS = (
+    "let mut fn pub struct impl self return match if else for while in use mod const static "
+    "value index count buffer state task graph node edge hash input output path file stamp "
+    "layer width depth cache entry record digest plan run check load parse emit write read "
+    "open close flush sync error result option some none ok err vec map set string len push"
+).split()
+
+
+def text_corpus(rng: random.Random, lines: int = 4096) -> List[str]:
+    """Source-like lines to build file contents from."""
+    corpus = []
+    for _ in range(lines):
+        indent = "    " * rng.randrange(0, 4)
+        words = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(3, 12)))
+        end = rng.choice([";", " {", "", ",", " }"])
+        corpus.append(f"{indent}{words}{end}\n")
+    return corpus
+
+
+def text_file(rng: random.Random, corpus: List[str], header: str, size: int) -> bytes:
+    """About `size` bytes of text, starting with `header` so every file's content differs."""
+    parts = [header]
+    n = len(header)
+    while n < size:
+        line = rng.choice(corpus)
+        parts.append(line)
+        n += len(line)
+    return "".join(parts).encode()[:size]
+
+
+def fresh_dir(out: Path) -> None:
+    if out.exists() and any(out.iterdir()):
+        raise SystemExit(f"gen_graph: {os.fspath(out)} exists and is not empty; remove it first")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def drift_name(layer: int, i: int) -> str:
+    return f"l{layer:02d}-t{i:03d}"
+
+
+def drift_graph(tasks: int, width: int, fan_in: int) -> List[Task]:
+    """The layered graph: task i of layer L needs tasks i .. i+fan_in-1 (mod width) of layer L-1."""
+    if tasks < 1 or width < 1 or fan_in < 1:
+        raise SystemExit("gen_graph: --tasks, --width and --fan-in must be 1 or more")
+    graph = []
+    for n in range(tasks):
+        layer, i = divmod(n, width)
+        deps = []
+        if layer > 0:
+            prev = min(width, tasks - (layer - 1) * width)
+            for k in range(min(fan_in, prev)):
+                dep = drift_name(layer - 1, (i + k) % prev)
+                if dep not in deps:
+                    deps.append(dep)
+        graph.append(Task(name=drift_name(layer, i), deps=deps))
+    return graph
+
+
+def input_files(task: str, inputs: int) -> List[str]:
+    """A task's input files, root-relative: ten per folder, as a source tree would have."""
+    return [f"src/{task}/m{j // 10:02d}/f{j % 10:02d}.txt" for j in range(inputs)]
+
+
+def emit_drift(out: Path, graph: List[Task], inputs: int, width: int, min_size: int, max_size: int) -> int:
+    """Writes the input files and the three build files; returns the bytes of input."""
+    rng = random.Random(1000)
+    corpus = text_corpus(rng)
+    total = 0
+    for t in graph:
+        for rel in input_files(t.name, inputs):
+            path = out / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = text_file(rng, corpus, f"// {rel}\n", rng.randint(min_size, max_size))
+            path.write_bytes(data)
+            total += len(data)
+    for tool in ("dg", "ninja", "make"):
+        (out / "stamps" / tool).mkdir(parents=True, exist_ok=True)
+    layers = (len(graph) + width - 1) // width
+    last = [t.name for t in graph if t.name.startswith(f"l{layers - 1:02d}-")]
+
+    # devgraph: tasks.toml + one file per layer.
+    (out / "layers").mkdir(exist_ok=True)
+    (out / "tasks.toml").write_text(
+        "# Generated by bench/gen_graph.py --mode drift (bench/drift.sh).\n"
+        "version = 1\n"
+        'include = ["layers/*.toml"]\n'
+        "\n"
+        "[settings]\n"
+        'default = "all"\n'
+        "# The shell ninja and make use.\n"
+        'shell = ["sh", "-c"]\n'
+        "\n"
+        "[tasks.all]\n"
+        'desc = "the last layer, and so everything"\n'
+        f"deps = {toml_list(last)}\n"
+    )
+    for layer in range(layers):
+        body = ["# Generated by bench/gen_graph.py --mode drift. Included from tasks.toml.\n"]
+        for t in graph[layer * width:(layer + 1) * width]:
+            body.append(f"\n[tasks.{toml_key(t.name)}]\n")
+            body.append(f'desc = "task {t.name}"\n')
+            if t.deps:
+                body.append(f"deps = {toml_list(t.deps)}\n")
+            body.append(f"inputs = {toml_list([f'src/{t.name}/**'])}\n")
+            body.append(f"run = {toml_str(f'true > stamps/dg/{t.name}')}\n")
+        (out / "layers" / f"l{layer:02d}.toml").write_text("".join(body))
+
+    # ninja: an edge per task, its files as explicit inputs and its deps' stamps as implicit ones.
+    lines = [
+        "# Generated by bench/gen_graph.py --mode drift: the graph of tasks.toml.",
+        "ninja_required_version = 1.5",
+        "",
+        "rule task",
+        "  command = true > $out",
+        "  description = $out",
+        "",
+    ]
+    for t in graph:
+        files = " ".join(input_files(t.name, inputs))
+        deps = "".join(f" stamps/ninja/{d}" for d in t.deps)
+        lines.append(f"build stamps/ninja/{t.name}: task {files}{' |' + deps if deps else ''}")
+    lines += ["", "build all: phony " + " ".join(f"stamps/ninja/{n}" for n in last), "default all", ""]
+    (out / "build.ninja").write_text("\n".join(lines))
+
+    # make: a rule per task, the same prerequisites.
+    lines = [
+        "# Generated by bench/gen_graph.py --mode drift: the graph of tasks.toml.",
+        ".DEFAULT_GOAL := all",
+        ".PHONY: all",
+        "all: " + " ".join(f"stamps/make/{n}" for n in last),
+        "",
+    ]
+    for t in graph:
+        files = " ".join(input_files(t.name, inputs))
+        deps = "".join(f" stamps/make/{d}" for d in t.deps)
+        lines.append(f"stamps/make/{t.name}: {files}{deps}")
+        lines.append("\t@true > $@")
+    lines.append("")
+    (out / "Makefile").write_text("\n".join(lines))
+    return total
+
+
+def emit_hash(out: Path, big: int, big_mib: int, small: int, min_size: int, max_size: int) -> int:
+    """Writes the hashing project; returns the bytes of input."""
+    rng = random.Random(2000)
+    corpus = text_corpus(rng)
+    files: List[str] = []
+    total = 0
+    chunk = 1 << 20
+    for b in range(big):
+        rel = f"big/b{b:02d}.bin"
+        (out / "big").mkdir(parents=True, exist_ok=True)
+        with open(out / rel, "wb") as f:
+            for _ in range(big_mib):
+                f.write(rng.randbytes(chunk))
+        files.append(rel)
+        total += big_mib * chunk
+    for n in range(small):
+        rel = f"small/d{n // 100:03d}/f{n % 100:02d}.txt"
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = text_file(rng, corpus, f"// {rel}\n", rng.randint(min_size, max_size))
+        path.write_bytes(data)
+        files.append(rel)
+        total += len(data)
+    (out / "files.list").write_bytes(b"".join(f.encode() + b"\0" for f in files))
+    (out / "tasks.toml").write_text(
+        "# Generated by bench/gen_graph.py --mode hash (bench/drift.sh).\n"
+        "version = 1\n"
+        "\n"
+        "[settings]\n"
+        'default = "hash"\n'
+        'shell = ["sh", "-c"]\n'
+        "\n"
+        "[tasks.hash]\n"
+        f'desc = "{big} files of {big_mib} MiB and {small} small ones"\n'
+        'inputs = ["big/**", "small/**"]\n'
+        'run = "true"\n'
+    )
+    return total
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -433,20 +639,63 @@ def main(argv: Optional[List[str]] = None) -> int:
         description="Write a generated devgraph project (tasks.toml + layers/*.toml) to OUTDIR.",
     )
     parser.add_argument("outdir", type=Path, metavar="OUTDIR")
-    parser.add_argument("--tasks", type=int, default=10_000, help="tasks in total, after matrix expansion (default 10000)")
+    parser.add_argument("--mode", choices=["load", "drift", "hash"], default="load",
+                        help="load: the loader benchmark's project (default); drift: tasks with "
+                        "real input files, and build.ninja and Makefile; hash: one task over ~1 GiB")
+    parser.add_argument("--tasks", type=int, default=None,
+                        help="tasks in total, after matrix expansion (default 10000; --mode drift: 1000)")
     parser.add_argument("--files", type=int, default=20, help="included files, one layer each (default 20)")
     parser.add_argument("--matrix-size", type=int, default=50, help="values per matrix template, at most (default 50)")
     parser.add_argument("--ninja", action="store_true", help="also write OUTDIR/build.ninja with the same graph")
     parser.add_argument("--make", action="store_true", help="also write OUTDIR/Makefile with the same graph")
+    drift = parser.add_argument_group("--mode drift and --mode hash")
+    drift.add_argument("--inputs", type=int, default=100, help="input files per task (default 100)")
+    drift.add_argument("--width", type=int, default=50, help="tasks per layer (default 50)")
+    drift.add_argument("--fan-in", type=int, default=3, help="deps per task on the previous layer (default 3)")
+    drift.add_argument("--min-size", type=int, default=1024, help="smallest text file, bytes (default 1024)")
+    drift.add_argument("--max-size", type=int, default=None,
+                       help="largest text file, bytes (default 4096; --mode hash: 7168)")
+    drift.add_argument("--big", type=int, default=8, help="--mode hash: large files (default 8)")
+    drift.add_argument("--big-mib", type=int, default=100, help="--mode hash: MiB per large file (default 100)")
+    drift.add_argument("--small", type=int, default=51200, help="--mode hash: small files (default 51200)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     args = parser.parse_args(argv)
-
-    shape, files = model(args.tasks, args.files, args.matrix_size)
-    tasks = expand(files)
-    if len(tasks) != args.tasks:
-        raise SystemExit(f"gen_graph: BUG: made {len(tasks)} tasks, not {args.tasks}")
-
     out: Path = args.outdir
+
+    if args.mode == "drift":
+        tasks = 1000 if args.tasks is None else args.tasks
+        max_size = 4096 if args.max_size is None else args.max_size
+        graph = drift_graph(tasks, args.width, args.fan_in)
+        fresh_dir(out)
+        total = emit_drift(out, graph, args.inputs, args.width, args.min_size, max_size)
+        if not args.quiet:
+            edges = sum(len(t.deps) for t in graph)
+            print(
+                f"gen_graph: {tasks} tasks (+ all) in layers of {args.width}, {edges} dep edges, "
+                f"{tasks * args.inputs} input files ({total / 2**20:.1f} MiB); wrote tasks.toml, "
+                f"layers/*.toml, build.ninja, Makefile, src/ in {os.fspath(out)}",
+                file=sys.stderr,
+            )
+        return 0
+    if args.mode == "hash":
+        max_size = 7168 if args.max_size is None else args.max_size
+        fresh_dir(out)
+        total = emit_hash(out, args.big, args.big_mib, args.small, args.min_size, max_size)
+        if not args.quiet:
+            print(
+                f"gen_graph: {args.big} x {args.big_mib} MiB + {args.small} small files = "
+                f"{total} bytes ({total / 2**30:.3f} GiB); wrote tasks.toml, files.list, big/, small/ "
+                f"in {os.fspath(out)}",
+                file=sys.stderr,
+            )
+        return 0
+
+    tasks_wanted = 10_000 if args.tasks is None else args.tasks
+    shape, files = model(tasks_wanted, args.files, args.matrix_size)
+    tasks = expand(files)
+    if len(tasks) != tasks_wanted:
+        raise SystemExit(f"gen_graph: BUG: made {len(tasks)} tasks, not {tasks_wanted}")
+
     out.mkdir(parents=True, exist_ok=True)
     emit_devgraph(out, files)
     written = ["tasks.toml", f"layers/*.toml ({args.files})"]

@@ -118,6 +118,9 @@ Examples:
         /// Show what would run, as `plan` does, and run nothing.
         #[arg(long)]
         dry_run: bool,
+        /// If another run holds the project's lock, exit 2 instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Show what `run` would do and why, running no task (probes do run).
     #[command(after_help = "\
@@ -208,6 +211,7 @@ fn dispatch(cli: Cli) -> u8 {
             only,
             keep_going,
             dry_run,
+            no_wait,
         } => with_project(&cli, &out, |project| {
             let options = work::Options {
                 force: *force,
@@ -218,7 +222,7 @@ fn dispatch(cli: Cli) -> u8 {
             if *dry_run {
                 commands::plan(project, &out, targets, false, &options)
             } else {
-                commands::run(project, &out, targets, &options)
+                commands::run(project, &out, targets, &options, *no_wait)
             }
         }),
         Command::Plan { targets, exit_code } => with_project(&cli, &out, |project| {

@@ -10,53 +10,90 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
-use crate::pattern::FileSet;
+use crate::pattern::{FileSet, Ignores};
 
 /// A file modified less than this long before it was hashed is re-read on the next check
 /// even when its stat has not changed (git's "racily clean" entries): a write in the same
 /// timestamp tick as the hash, or one that restored the old mtime, leaves the stat as it was.
 pub const RACY_MARGIN_NS: i64 = 2_000_000_000;
 
-/// Files at least this large are hashed from a memory map with blake3's multithreaded
-/// (rayon) path; smaller ones are read with ordinary reads on one thread, and many of them
-/// are hashed side by side instead.
-pub const MMAP_THRESHOLD: u64 = 1 << 20;
+/// Files at least this large may be hashed from a memory map on several threads (blake3's
+/// `Hasher::update_mmap_rayon`); smaller ones are read on one thread (64 KiB at a time), and
+/// [`hash_files`] hashes many of them side by side instead. Measured on 2 cores: reading
+/// wins below 2 MiB, the map above. In a batch, a file is split across threads only when it
+/// is also too big a share of the batch to be balanced by hashing files side by side.
+pub const MMAP_THRESHOLD: u64 = 2 << 20;
 
 /// What `stat` says about a file; equal stats mean the content need not be read again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileStat {
+    /// Length in bytes.
     pub size: u64,
+    /// Last content change, ns since the epoch.
     pub mtime_ns: i64,
+    /// Last inode change (content, mode, owner, links, rename), ns since the epoch; unlike
+    /// mtime it cannot be set back by tools such as `touch -d` or `tar`.
     pub ctime_ns: i64,
+    /// Inode number: an editor's save-by-rename gives a new one.
     pub inode: u64,
 }
 
 /// A cached hash: the stat it was taken under and when (ns since the epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CacheEntry {
+    /// The stat taken just before the content was read.
     pub stat: FileStat,
+    /// blake3 of the content.
     pub hash: [u8; 32],
+    /// A time no later than the stat, ns since the epoch (see [`RACY_MARGIN_NS`]).
     pub hashed_at_ns: i64,
 }
 
 /// One hashed file, root-relative path with `/` separators.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hashed {
+    /// As given to [`hash_files`].
     pub path: String,
+    /// The cached entry, or a new one to store.
     pub entry: CacheEntry,
+    /// True when the content was not read.
     pub from_cache: bool,
 }
 
 /// The files a list of globs (with `!` excludes) matches under `root`, sorted, root-relative,
 /// `/`-separated. Only regular files count: symlinks are never followed or returned, and
-/// `.gitignore` files at or below `root` are respected (see [`FileSet::files`]). A path that
-/// is not valid UTF-8 is left out.
+/// `.gitignore` files at or below `root` are respected (see [`FileSet::files_with`]). A path
+/// that is not valid UTF-8 is left out. Reads the `.gitignore` files on the way each time: to
+/// expand many tasks' globs in one go, use an [`Expander`].
 pub fn expand(root: &Path, globs: &[String]) -> Vec<String> {
-    FileSet::new(globs.iter().map(String::as_str))
-        .files(root)
-        .into_iter()
-        .filter_map(|p| p.into_os_string().into_string().ok())
-        .collect()
+    Expander::new(root).expand(globs)
+}
+
+/// Expands globs under one root, reading each `.gitignore` at most once: one value for the
+/// tasks of one check, shared between threads. A `.gitignore` changed after it was read is
+/// not seen; make a new `Expander` for a new check (and after tasks ran).
+pub struct Expander {
+    root: PathBuf,
+    ignores: Ignores,
+}
+
+impl Expander {
+    /// An expander for the project at `root`.
+    pub fn new(root: &Path) -> Self {
+        Expander {
+            root: root.to_path_buf(),
+            ignores: Ignores::default(),
+        }
+    }
+
+    /// As [`expand`].
+    pub fn expand(&self, globs: &[String]) -> Vec<String> {
+        FileSet::new(globs.iter().map(String::as_str))
+            .files_with(&self.root, &self.ignores)
+            .into_iter()
+            .filter_map(|p| p.into_os_string().into_string().ok())
+            .collect()
+    }
 }
 
 /// Hashes `paths` (root-relative) in parallel with rayon, the results in the order of
@@ -75,24 +112,54 @@ pub fn hash_files(
     cache: &(dyn Fn(&str) -> Option<CacheEntry> + Sync),
 ) -> Vec<Result<Hashed, (String, String)>> {
     let now = now_ns();
-    let root_len = root.as_os_str().len();
-    paths
+    let capacity = root.as_os_str().len() + 128;
+    // First the stats and the cache: a file to read comes back as `from_cache: false` with
+    // its stat and no hash yet.
+    let mut results: Vec<Result<Hashed, (String, String)>> = paths
         .par_iter()
         .map_init(
-            || PathBuf::with_capacity(root_len + 128),
+            || PathBuf::with_capacity(capacity),
             |buf, rel| {
-                let full = buf.as_mut_os_string();
-                full.clear();
-                full.push(root.as_os_str());
-                full.push("/");
-                full.push(rel);
-                hash_one(buf, rel, now, cache).map_err(|message| (rel.clone(), message))
+                check(join(buf, root, rel), rel, now, cache)
+                    .map_err(|message| (rel.clone(), message))
             },
         )
-        .collect()
+        .collect();
+    let to_read = |r: &Result<Hashed, _>| matches!(r, Ok(h) if !h.from_cache);
+    let bytes: u64 = results
+        .iter()
+        .filter(|r| to_read(r))
+        .filter_map(|r| r.as_ref().ok().map(|h| h.entry.stat.size))
+        .sum();
+    // A file bigger than a few threads' fair share is split across threads.
+    let threads = rayon::current_num_threads() as u64;
+    let split_from = (bytes / (2 * threads).max(1)).max(MMAP_THRESHOLD);
+    results.par_iter_mut().filter(|r| to_read(r)).for_each_init(
+        || PathBuf::with_capacity(capacity),
+        |buf, result| {
+            let Ok(hashed) = result else { return };
+            let full = join(buf, root, &hashed.path);
+            match hash_path(full, hashed.entry.stat.size >= split_from) {
+                Ok(hash) => hashed.entry.hash = hash,
+                Err(e) => *result = Err((std::mem::take(&mut hashed.path), e.to_string())),
+            }
+        },
+    );
+    results
 }
 
-fn hash_one(
+/// `root/rel` in a reused buffer.
+fn join<'b>(buf: &'b mut PathBuf, root: &Path, rel: &str) -> &'b Path {
+    let full = buf.as_mut_os_string();
+    full.clear();
+    full.push(root.as_os_str());
+    full.push("/");
+    full.push(rel);
+    buf
+}
+
+/// A cached entry when the stat allows it, else the entry to fill in with the hash.
+fn check(
     full: &Path,
     rel: &str,
     now: i64,
@@ -117,12 +184,11 @@ fn hash_one(
             from_cache: true,
         });
     }
-    let hash = hash_sized(full, stat.size).map_err(|e| e.to_string())?;
     Ok(Hashed {
         path: rel.to_string(),
         entry: CacheEntry {
             stat,
-            hash,
+            hash: [0; 32],
             hashed_at_ns: now,
         },
         from_cache: false,
@@ -134,15 +200,15 @@ fn hash_one(
 /// Follows a symlink (unlike [`hash_files`]); the caller decides what to pass.
 pub fn hash_file(path: &Path) -> io::Result<[u8; 32]> {
     let size = std::fs::metadata(path)?.len();
-    hash_sized(path, size)
+    hash_path(path, size >= MMAP_THRESHOLD)
 }
 
-/// Hashes a file whose size was just taken; the size only picks the method.
-fn hash_sized(path: &Path, size: u64) -> io::Result<[u8; 32]> {
+/// Hashes a file from a map on several threads (`split`) or by reading on this one.
+fn hash_path(path: &Path, split: bool) -> io::Result<[u8; 32]> {
     #[cfg(test)]
     tests::note_read(path);
     let mut hasher = blake3::Hasher::new();
-    if size >= MMAP_THRESHOLD {
+    if split {
         hasher.update_mmap_rayon(path)?;
     } else {
         hasher.update_reader(File::open(path)?)?;
@@ -412,9 +478,13 @@ mod tests {
             let expected = *blake3::hash(&content).as_bytes();
             assert_eq!(hash_file(&path).unwrap(), expected, "size {size}");
             // Both methods, whatever the size.
-            assert_eq!(hash_sized(&path, 0).unwrap(), expected, "read, size {size}");
             assert_eq!(
-                hash_sized(&path, u64::MAX).unwrap(),
+                hash_path(&path, false).unwrap(),
+                expected,
+                "read, size {size}"
+            );
+            assert_eq!(
+                hash_path(&path, true).unwrap(),
                 expected,
                 "mmap, size {size}"
             );

@@ -8,6 +8,7 @@ pub mod error;
 pub mod fingerprint;
 pub mod graph;
 pub mod load;
+pub mod lock;
 pub mod log;
 pub mod manifest;
 pub mod matrix;

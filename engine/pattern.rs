@@ -1,9 +1,16 @@
 //! File globs as written in `include`, `inputs` and `outputs`: checking them, and finding
 //! the files they match under the project root. See "Names and globs" in docs/design.md.
 
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::FileType;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use ignore::Match;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 /// Why a file glob cannot be used, in a few words, and a hint.
 #[derive(Debug, PartialEq, Eq)]
@@ -60,6 +67,8 @@ pub fn validate(text: &str, allow_exclude: bool) -> Result<(), Invalid> {
 pub struct FileSet {
     include: GlobSet,
     exclude: GlobSet,
+    /// The `P` of each exclude `P/**`: a directory it matches is not entered.
+    exclude_dirs: GlobSet,
     /// Directories to walk: the literal leading part of each include glob.
     bases: Vec<PathBuf>,
 }
@@ -69,6 +78,7 @@ impl FileSet {
     pub fn new<'a>(globs: impl IntoIterator<Item = &'a str>) -> Self {
         let mut include = GlobSetBuilder::new();
         let mut exclude = GlobSetBuilder::new();
+        let mut exclude_dirs = GlobSetBuilder::new();
         let mut bases: Vec<PathBuf> = Vec::new();
         for text in globs {
             let (builder, body) = match text.strip_prefix('!') {
@@ -79,6 +89,10 @@ impl FileSet {
             builder.add(glob);
             if !text.starts_with('!') {
                 bases.push(literal_base(body));
+            } else if let Some(dir) = body.strip_suffix("/**")
+                && let Ok(glob) = compile(dir)
+            {
+                exclude_dirs.add(glob);
             }
         }
         bases.sort();
@@ -92,6 +106,7 @@ impl FileSet {
         FileSet {
             include: include.build().unwrap_or_else(|_| GlobSet::empty()),
             exclude: exclude.build().unwrap_or_else(|_| GlobSet::empty()),
+            exclude_dirs: exclude_dirs.build().unwrap_or_else(|_| GlobSet::empty()),
             bases: outer,
         }
     }
@@ -101,63 +116,238 @@ impl FileSet {
         self.include.is_match(relative) && !self.exclude.is_match(relative)
     }
 
-    /// Every matching file under `root`, as sorted root-relative paths.
+    /// Every matching file under `root`, as sorted root-relative paths; [`FileSet::files_with`]
+    /// with `.gitignore` files read afresh.
+    pub fn files(&self, root: &Path) -> Vec<PathBuf> {
+        self.files_with(root, &Ignores::default())
+    }
+
+    /// Every matching file under `root`, as sorted root-relative paths, taking `.gitignore`
+    /// rules from (and adding them to) `ignores`, which must belong to this `root`.
     ///
     /// The rules (see "Input files and the stat cache" in docs/design.md):
     /// - `.gitignore` files at or below `root` are respected, in git repositories or not,
-    ///   and so is `root/.git/info/exclude`; nothing above `root` applies (no parent
-    ///   `.gitignore`, no global excludes). A file is ignored or not whichever way the glob
-    ///   that names it is written (`ign/x.toml`, `ign/*.toml`, `**/x.toml`): the walk always
-    ///   starts at `root` and goes down only the directories that can hold a match, reading
-    ///   the `.gitignore` of each directory on the way.
+    ///   as git does (a deeper file overrides, `!` re-includes, nothing inside an ignored
+    ///   directory comes back); so is `root/.git/info/exclude`, below every `.gitignore`.
+    ///   Nothing above `root` applies: no parent `.gitignore`, no global excludes. Nested
+    ///   repositories get no special treatment.
+    /// - A file is ignored or not whichever way the glob that names it is written
+    ///   (`ign/x.toml`, `ign/*.toml`, `**/x.toml`): the rules of every directory from `root`
+    ///   down to the file apply, also to the directories on the way.
     /// - `.git/` and `.devgraph/` are never entered.
     /// - Symlinks are never followed and never returned, whether the glob is a pattern or a
     ///   literal path: only regular files reached through real directories count.
-    /// - Unreadable directories are skipped.
-    pub fn files(&self, root: &Path) -> Vec<PathBuf> {
-        if self.bases.is_empty() {
-            return Vec::new();
-        }
-        let bases = self.bases.clone();
-        let prune_root = root.to_path_buf();
-        let walker = ignore::WalkBuilder::new(root)
-            .hidden(false)
-            .parents(false)
-            .git_ignore(true)
-            .git_exclude(true)
-            .git_global(false)
-            .require_git(false)
-            .ignore(false)
-            .follow_links(false)
-            .filter_entry(move |e| {
-                if matches!(e.file_name().to_str(), Some(".git" | ".devgraph")) {
-                    return false;
-                }
-                let Ok(rel) = e.path().strip_prefix(&prune_root) else {
-                    return false;
-                };
-                let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-                // A directory is entered when it leads to a base or lies inside one; any
-                // other entry must lie inside a base (or be one, for a literal path).
-                bases
-                    .iter()
-                    .any(|b| rel.starts_with(b) || (is_dir && b.starts_with(rel)))
-            })
-            .build();
+    /// - A directory that cannot be read is skipped.
+    pub fn files_with(&self, root: &Path, ignores: &Ignores) -> Vec<PathBuf> {
         let mut found = Vec::new();
-        for entry in walker.flatten() {
-            if !entry.file_type().is_some_and(|t| t.is_file()) {
-                continue;
-            }
-            if let Ok(rel) = entry.path().strip_prefix(root)
-                && self.matches(rel)
-            {
-                found.push(rel.to_path_buf());
-            }
+        let walk = Walk {
+            root,
+            rel_start: relative_start(root),
+            ignores,
+        };
+        for base in &self.bases {
+            self.walk_base(&walk, base, &mut found);
         }
-        found.sort();
+        // As `Path`'s order (component by component), without splitting into components:
+        // the paths are normalised, and `/` sorts before every other byte.
+        found.sort_unstable_by(|a, b| path_key(a).cmp(path_key(b)));
         found
     }
+
+    /// Goes down from `root` to `base`, checking each step against the ignore rules, then
+    /// walks `base` (or takes it, when it is a file).
+    fn walk_base(&self, walk: &Walk, base: &Path, found: &mut Vec<PathBuf>) {
+        let (root, ignores) = (walk.root, walk.ignores);
+        let mut rules: Vec<Arc<Gitignore>> = Vec::new();
+        rules.extend(ignores.get(root, root.join(".git/info/exclude"), false));
+        let mut abs = root.to_path_buf();
+        let mut steps = base
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(name) => Some(name),
+                _ => None,
+            })
+            .peekable();
+        if steps.peek().is_some() {
+            rules.extend(ignores.get(root, root.join(GITIGNORE), true));
+        }
+        while let Some(name) = steps.next() {
+            if is_never_entered(name) {
+                return;
+            }
+            abs.push(name);
+            let Ok(meta) = std::fs::symlink_metadata(&abs) else {
+                return;
+            };
+            let kind = meta.file_type();
+            let rel = walk.relative(&abs);
+            if kind.is_symlink() || is_ignored(&rules, &abs, kind.is_dir()) {
+                return;
+            }
+            if kind.is_dir() && self.exclude_dirs.is_match(rel) {
+                return;
+            }
+            if steps.peek().is_some() {
+                if !kind.is_dir() {
+                    return;
+                }
+                rules.extend(ignores.get(root, abs.join(GITIGNORE), true));
+            } else if kind.is_file() {
+                if self.matches(rel) {
+                    found.push(rel.to_path_buf());
+                }
+                return;
+            } else if !kind.is_dir() {
+                return;
+            }
+        }
+        self.walk_dir(walk, &mut abs, &mut rules, found);
+    }
+
+    /// Walks the directory `abs`, whose own entry was already checked.
+    fn walk_dir(
+        &self,
+        walk: &Walk,
+        abs: &mut PathBuf,
+        rules: &mut Vec<Arc<Gitignore>>,
+        found: &mut Vec<PathBuf>,
+    ) {
+        let (root, ignores) = (walk.root, walk.ignores);
+        #[cfg(test)]
+        tests::note_listed(abs);
+        let Ok(listing) = std::fs::read_dir(&*abs) else {
+            return;
+        };
+        let entries: Vec<(OsString, FileType)> = listing
+            .flatten()
+            .filter_map(|e| Some((e.file_name(), e.file_type().ok()?)))
+            .collect();
+        let own = entries
+            .iter()
+            .any(|(name, kind)| name == GITIGNORE && kind.is_file())
+            .then(|| ignores.get(root, abs.join(GITIGNORE), false))
+            .flatten();
+        let pushed = own.is_some();
+        rules.extend(own);
+        for (name, kind) in entries {
+            if kind.is_symlink() || is_never_entered(&name) {
+                continue;
+            }
+            abs.push(&name);
+            let is_dir = kind.is_dir();
+            if !is_ignored(rules, abs, is_dir) {
+                let rel = walk.relative(abs);
+                if is_dir {
+                    if !self.exclude_dirs.is_match(rel) {
+                        self.walk_dir(walk, abs, rules, found);
+                    }
+                } else if kind.is_file() && self.matches(rel) {
+                    found.push(rel.to_path_buf());
+                }
+            }
+            abs.pop();
+        }
+        if pushed {
+            rules.pop();
+        }
+    }
+}
+
+/// What stays the same during one [`FileSet::files_with`].
+struct Walk<'a> {
+    root: &'a Path,
+    /// Where the root-relative part of `root.join(rel)` starts.
+    rel_start: usize,
+    ignores: &'a Ignores,
+}
+
+impl Walk<'_> {
+    /// The root-relative part of a path under the root, without `strip_prefix`'s component
+    /// walk.
+    fn relative<'p>(&self, abs: &'p Path) -> &'p Path {
+        let bytes = abs.as_os_str().as_bytes();
+        Path::new(OsStr::from_bytes(
+            bytes.get(self.rel_start..).unwrap_or_default(),
+        ))
+    }
+}
+
+/// The length of `root` plus the separator `PathBuf::push` puts after it.
+fn relative_start(root: &Path) -> usize {
+    let bytes = root.as_os_str().as_bytes();
+    if bytes.is_empty() || bytes.ends_with(b"/") {
+        bytes.len()
+    } else {
+        bytes.len() + 1
+    }
+}
+
+/// A path's bytes with `/` as the smallest.
+fn path_key(path: &Path) -> impl Iterator<Item = u8> + '_ {
+    let bytes = path.as_os_str().as_bytes();
+    bytes.iter().map(|&c| if c == b'/' { 0 } else { c })
+}
+
+const GITIGNORE: &str = ".gitignore";
+
+fn is_never_entered(name: &OsStr) -> bool {
+    name == ".git" || name == ".devgraph"
+}
+
+/// Git's rule: the deepest `.gitignore` with a matching line decides.
+fn is_ignored(rules: &[Arc<Gitignore>], abs: &Path, is_dir: bool) -> bool {
+    for rule in rules.iter().rev() {
+        match rule.matched(abs, is_dir) {
+            Match::Ignore(_) => return true,
+            Match::Whitelist(_) => return false,
+            Match::None => {}
+        }
+    }
+    false
+}
+
+/// The ignore files of one project root, each read once and kept: share one value across the
+/// expansions of one check (a file changed after it was read is not seen again). Safe to
+/// share between threads.
+#[derive(Default)]
+pub struct Ignores {
+    /// By the ignore file's absolute path; `None` when it is missing or has no rules.
+    read: Mutex<HashMap<PathBuf, Option<Arc<Gitignore>>>>,
+}
+
+impl Ignores {
+    /// The rules of `file`, matched relative to its directory (or to `root` for
+    /// `.git/info/exclude`). `probe`: check first that it is a regular file (symlinked
+    /// `.gitignore` files are not read, as in git).
+    fn get(&self, root: &Path, file: PathBuf, probe: bool) -> Option<Arc<Gitignore>> {
+        if let Some(known) = self.lock().get(&file) {
+            return known.clone();
+        }
+        let regular =
+            !probe || std::fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_file());
+        let rules = regular.then(|| read_ignore_file(root, &file)).flatten();
+        self.lock().insert(file, rules.clone());
+        rules
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Option<Arc<Gitignore>>>> {
+        self.read
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn read_ignore_file(root: &Path, file: &Path) -> Option<Arc<Gitignore>> {
+    let dir = if file.ends_with(".git/info/exclude") {
+        root
+    } else {
+        file.parent()?
+    };
+    let mut builder = GitignoreBuilder::new(dir);
+    // A missing file, or bad lines: the good lines still count.
+    builder.add(file);
+    let rules = builder.build().ok()?;
+    (!rules.is_empty()).then(|| Arc::new(rules))
 }
 
 /// The leading components of a glob that contain no glob syntax: where a walk must start.
@@ -181,6 +371,14 @@ fn literal_base(glob: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every directory a walk listed, across the tests of this module (each test has its own
+    /// temporary directory).
+    static LISTED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    pub(super) fn note_listed(dir: &Path) {
+        LISTED.lock().unwrap().push(dir.to_path_buf());
+    }
 
     #[test]
     fn base_is_the_literal_prefix() {
@@ -352,11 +550,81 @@ mod tests {
         let root = dir.path();
         write(root, &["a/b/c.txt", "a/x.txt", "z/c.txt", "a/bb/c.txt"]);
         assert_eq!(found(root, &["a/b/*.txt"]), vec!["a/b/c.txt"]);
+        // Down to the base by `lstat`, without listing the directories on the way.
+        let listed: Vec<PathBuf> = LISTED.lock().unwrap().clone();
+        assert!(listed.contains(&root.join("a/b")));
+        for other in ["", "a", "a/bb", "z"] {
+            assert!(!listed.contains(&root.join(other)), "{other:?}");
+        }
         assert_eq!(
             found(root, &["a/b/c.txt", "z/*.txt"]),
             vec!["a/b/c.txt", "z/c.txt"]
         );
         assert_eq!(found(root, &["missing/*.txt"]), Vec::<String>::new());
         assert_eq!(found(root, &["a/b/c.txt/d"]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn files_come_in_path_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, &["a/b", "a.b", "a-b/c", "a/b.c", "ab", "a/a/z", "A"]);
+        let files = FileSet::new(["**"]).files(root);
+        let mut sorted = files.clone();
+        sorted.sort();
+        assert_eq!(files, sorted);
+        assert_eq!(files.len(), 7);
+    }
+
+    #[test]
+    fn excluded_directories_are_not_entered() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(
+            root,
+            &[
+                "s/a.js",
+                "s/node_modules/m.js",
+                "s/x/node_modules/n/m.js",
+                "s/gen/g.js",
+            ],
+        );
+        let globs = ["s/**", "!s/**/node_modules/**", "!s/gen/**"];
+        assert_eq!(found(root, &globs), vec!["s/a.js"]);
+        // Other tests' walks may run meanwhile (in their own directories): copy it now.
+        let listed: Vec<PathBuf> = LISTED.lock().unwrap().clone();
+        assert!(listed.contains(&root.join("s/x")));
+        for pruned in ["s/node_modules", "s/x/node_modules", "s/gen"] {
+            assert!(!listed.contains(&root.join(pruned)), "{pruned}");
+        }
+        // The same answer as filtering every file.
+        let all = FileSet::new(["**"]).files(root);
+        let set = FileSet::new(globs);
+        let filtered: Vec<&PathBuf> = all.iter().filter(|p| set.matches(p)).collect();
+        assert_eq!(filtered, vec![&PathBuf::from("s/a.js")]);
+    }
+
+    #[test]
+    fn shared_ignores_give_the_same_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, &["a/x.txt", "a/y.log", "b/z.log", "b/keep.log"]);
+        std::fs::write(root.join(".gitignore"), "*.log\n").unwrap();
+        std::fs::write(root.join("b/.gitignore"), "!keep.log\n").unwrap();
+        let ignores = Ignores::default();
+        for globs in [
+            &["**"][..],
+            &["a/*"],
+            &["b/keep.log"],
+            &["b/z.log"],
+            &["**/*.log"],
+        ] {
+            let set = FileSet::new(globs.iter().copied());
+            assert_eq!(set.files_with(root, &ignores), set.files(root), "{globs:?}");
+        }
+        assert_eq!(
+            found(root, &["**"]),
+            vec![".gitignore", "a/x.txt", "b/.gitignore", "b/keep.log"]
+        );
     }
 }

@@ -216,7 +216,8 @@ impl<'a> Context<'a> {
             entry.implicit = implicit.contains(&entry.path);
         }
         let output_paths = digest::expand(root, &task.outputs);
-        let outputs = hash(root, &output_paths, &cache, &mut stats, &mut hashed_any);
+        let mut outputs = hash(root, &output_paths, &cache, &mut stats, &mut hashed_any);
+        self.hide_dotenv_files(&mut inputs, &mut outputs, &mut stats);
         let mut deps = deps;
         deps.sort_by(|a, b| a.name.cmp(&b.name));
         let record = Record {
@@ -240,13 +241,33 @@ impl<'a> Context<'a> {
         let task = self.project.graph.task(id);
         let paths = digest::expand(&self.project.root, &task.outputs);
         // Just written: the stat cache cannot vouch for them.
-        hash(
+        let mut outputs = hash(
             &self.project.root,
             &paths,
             &HashMap::new(),
             &mut Vec::new(),
             &mut false,
-        )
+        );
+        self.hide_dotenv_files(&mut [], &mut outputs, &mut Vec::new());
+        outputs
+    }
+
+    /// A file named by `dotenv` holds secrets: a plain hash of it would let anyone with the
+    /// state file check guesses (SPEC §8). Its entry keeps only a keyed hash, and it gets no
+    /// stat-cache entry (which would hold the plain hash).
+    fn hide_dotenv_files(
+        &self,
+        inputs: &mut [FileEntry],
+        outputs: &mut [FileEntry],
+        stats: &mut Vec<(String, CacheEntry)>,
+    ) {
+        let secret_file = |path: &str| self.project.settings.dotenv.iter().any(|f| f == path);
+        for entry in inputs.iter_mut().chain(outputs.iter_mut()) {
+            if secret_file(&entry.path) {
+                entry.hash = *blake3::keyed_hash(&self.key, &entry.hash).as_bytes();
+            }
+        }
+        stats.retain(|(path, _)| !secret_file(path));
     }
 
     /// Why `id` must run, given its current record; empty when it is up to date.

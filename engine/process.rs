@@ -233,6 +233,46 @@ fn live_member(_pgid: i32) -> Option<bool> {
     None
 }
 
+/// Whether a live process of group `pgid` runs with `DEVGRAPH_TASK=task` in its
+/// environment: proof that a group recorded by an earlier run is still that task, and not
+/// a new group that happens to have the recycled id.
+#[cfg(target_os = "linux")]
+pub fn group_runs_task(pgid: i32, task: &str) -> bool {
+    let needle = format!("DEVGRAPH_TASK={task}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
+        if pgrp != Some(pgid) || matches!(state, Some("Z" | "X")) {
+            return false;
+        }
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
+    })
+}
+
+/// Without /proc, a live group with the recorded id is taken to be the task.
+#[cfg(not(target_os = "linux"))]
+pub fn group_runs_task(pgid: i32, _task: &str) -> bool {
+    group_alive(pgid)
+}
+
 /// Where output goes: line splitting for `run`, capped buffers for `capture`.
 trait Sink {
     fn data(&mut self, stream: Stream, bytes: &[u8]);

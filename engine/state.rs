@@ -152,8 +152,12 @@ impl State {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&path, flags).map_err(|e| corrupt(&path, e))?;
         let state = State { conn, path };
-        state.prepare(false)?;
-        Ok(Some(state))
+        match state.prepare(false) {
+            Ok(()) => Ok(Some(state)),
+            // A store that was being created when devgraph was killed holds nothing yet.
+            Err(StateError::Corrupt { .. }) if state.is_empty() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes every file of the store: the way out of a damaged or newer store.
@@ -172,6 +176,15 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// Whether the database has no tables at all.
+    fn is_empty(&self) -> bool {
+        self.conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .is_ok_and(|n| n == 0)
     }
 
     fn prepare(&self, write: bool) -> Result<(), StateError> {

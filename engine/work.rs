@@ -141,10 +141,8 @@ pub fn run(
     let mut stopped = false;
     for &id in &order {
         let task = graph.task(id);
-        if stopped {
-            run.finish(id, TaskResult::Cancelled, Vec::new(), Duration::ZERO, None);
-            continue;
-        }
+        // A task below a failure is skipped because of it, whatever the policy; only
+        // tasks that do not depend on it are cancelled once the run stops.
         if let Some(dep) = run.blocking_dep(id) {
             let dep = graph.task(dep).name.clone();
             run.finish(
@@ -154,6 +152,10 @@ pub fn run(
                 Duration::ZERO,
                 None,
             );
+            continue;
+        }
+        if stopped {
+            run.finish(id, TaskResult::Cancelled, Vec::new(), Duration::ZERO, None);
             continue;
         }
         let forced = options.force_all || (options.force && targets.contains(&id));

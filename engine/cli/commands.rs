@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use super::{EXIT_INVALID, Output};
 use crate::graph::TaskId;
 use crate::load::{self, Project};
+use crate::lock;
 use crate::plan::{self, Context, Verdict};
 use crate::report;
 use crate::state::State;
@@ -61,9 +62,36 @@ fn read_state(project: &Project, out: &Output) -> Result<Option<State>, ()> {
 }
 
 /// `devgraph run`.
-pub fn run(project: &Project, out: &Output, names: &[String], options: &Options) -> u8 {
+pub fn run(
+    project: &Project,
+    out: &Output,
+    names: &[String],
+    options: &Options,
+    no_wait: bool,
+) -> u8 {
     let Some(targets) = targets(project, out, names, false) else {
         return EXIT_INVALID;
+    };
+    let waiting = |holder: Option<&lock::Holder>| {
+        eprintln!("devgraph: waiting for {} to finish", lock::describe(holder));
+    };
+    let _lock = match lock::acquire(&project.root, !no_wait, waiting) {
+        Ok(lock) => lock,
+        Err(lock::LockError::Held(holder)) => {
+            eprintln!(
+                "error: another devgraph is running in this project: {}",
+                lock::describe(holder.as_ref())
+            );
+            eprintln!("  help: wait for it to finish, or leave out --no-wait to wait for it");
+            return EXIT_INVALID;
+        }
+        Err(lock::LockError::Io(e)) => {
+            eprintln!(
+                "error: cannot take the lock {}/lock: {e}",
+                crate::state::DIR
+            );
+            return EXIT_INVALID;
+        }
     };
     let state = match State::open(&project.root) {
         Ok(state) => state,
@@ -72,6 +100,10 @@ pub fn run(project: &Project, out: &Output, names: &[String], options: &Options)
             return EXIT_INVALID;
         }
     };
+    if let Err(e) = stop_leftovers(&state) {
+        out.error(&e);
+        return EXIT_INVALID;
+    }
     let Some(ctx) = context(project, Some(&state)) else {
         return EXIT_INVALID;
     };
@@ -88,8 +120,20 @@ pub fn run(project: &Project, out: &Output, names: &[String], options: &Options)
             }
         }
     }
-    let mut reporter = report::run::Lines { quiet: out.quiet };
-    let reports = match work::run(&ctx, &state, &targets, options, &mut reporter) {
+    let mut lines = report::run::Lines { quiet: out.quiet };
+    let mut json = report::run::JsonLines;
+    let reporter: &mut dyn work::Reporter = if out.json { &mut json } else { &mut lines };
+    if out.json {
+        let names: Vec<&str> = targets
+            .iter()
+            .map(|&id| project.graph.task(id).name.as_str())
+            .collect();
+        out.stdout(&format!(
+            "{}\n",
+            serde_json::json!({ "event": "run_started", "targets": names })
+        ));
+    }
+    let reports = match work::run(&ctx, &state, &targets, options, reporter) {
         Ok(reports) => reports,
         Err(e) => {
             out.error(&e);
@@ -109,10 +153,8 @@ pub fn run(project: &Project, out: &Output, names: &[String], options: &Options)
                 })
             })
             .collect();
-        out.stdout(&format!(
-            "{}\n",
-            serde_json::json!({ "ok": !failed, "tasks": tasks })
-        ));
+        let event = serde_json::json!({ "event": "run_finished", "ok": !failed, "tasks": tasks });
+        out.stdout(&format!("{event}\n"));
     } else if !out.quiet || failed {
         out.stdout(&format!(
             "\n{}",
@@ -120,6 +162,23 @@ pub fn run(project: &Project, out: &Output, names: &[String], options: &Options)
         ));
     }
     if failed { EXIT_FAILED } else { 0 }
+}
+
+/// Stops the process groups a killed run left behind (SPEC §6) and records those tasks as
+/// interrupted. Called with the lock held, so no other run owns them.
+fn stop_leftovers(state: &State) -> Result<(), crate::state::StateError> {
+    for (task, pgid) in state.running()? {
+        if let Some(pgid) = pgid
+            && crate::process::group_runs_task(pgid, &task)
+        {
+            eprintln!(
+                "devgraph: stopping `{task}` (process group {pgid}), left running by a devgraph that was killed"
+            );
+            crate::process::stop_group(pgid, std::time::Duration::from_secs(5));
+        }
+        state.fail(&task, crate::state::Outcome::Interrupted, None, 0)?;
+    }
+    Ok(())
 }
 
 /// `devgraph plan` (and `run --dry-run`).
@@ -280,12 +339,16 @@ pub fn forget(project: &Project, out: &Output, names: &[String]) -> u8 {
     let Some(ids) = targets(project, out, names, false) else {
         return EXIT_INVALID;
     };
-    let Ok(Some(_)) = read_state(project, out) else {
-        if !out.quiet {
-            println!("nothing recorded yet");
+    match read_state(project, out) {
+        Err(()) => return EXIT_INVALID,
+        Ok(None) => {
+            if !out.quiet {
+                println!("nothing recorded yet");
+            }
+            return 0;
         }
-        return 0;
-    };
+        Ok(Some(_)) => {}
+    }
     let state = match State::open(&project.root) {
         Ok(s) => s,
         Err(e) => {

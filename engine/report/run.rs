@@ -36,8 +36,13 @@ impl Reporter for Lines {
                 println!("✔ {} ({})", task.name, seconds(report.duration))
             }
             TaskResult::Failed { exit, log } => eprintln!(
-                "✘ {} failed ({exit}) after {}{}",
+                "✘ {} failed ({}) after {}{}",
                 task.name,
+                if exit.parse::<i32>().is_ok() {
+                    format!("exit {exit}")
+                } else {
+                    exit.clone()
+                },
                 seconds(report.duration),
                 log.as_deref()
                     .map(|l| format!("; log: {l}"))
@@ -54,6 +59,51 @@ impl Reporter for Lines {
 
     fn note(&mut self, text: &str) {
         eprintln!("devgraph: {text}");
+    }
+}
+
+/// `--json`: one JSON event per line on stdout (schema in docs/commands.md).
+pub struct JsonLines;
+
+impl JsonLines {
+    fn emit(value: serde_json::Value) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{value}");
+    }
+}
+
+impl Reporter for JsonLines {
+    fn started(&mut self, task: &Task, causes: &[Cause]) {
+        Self::emit(serde_json::json!({
+            "event": "task_started",
+            "task": task.name,
+            "drift": crate::plan::drift_kinds(causes),
+            "causes": causes,
+        }));
+    }
+
+    fn line(&mut self, task: &Task, stream: Stream, text: &str) {
+        let stream = match stream {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        };
+        Self::emit(
+            serde_json::json!({ "event": "output", "task": task.name, "stream": stream, "line": text }),
+        );
+    }
+
+    fn finished(&mut self, task: &Task, report: &Report) {
+        Self::emit(serde_json::json!({
+            "event": "task_finished",
+            "task": task.name,
+            "result": report.result,
+            "causes": report.causes,
+            "duration_ms": report.duration.as_millis() as u64,
+        }));
+    }
+
+    fn note(&mut self, text: &str) {
+        Self::emit(serde_json::json!({ "event": "note", "message": text }));
     }
 }
 

@@ -341,7 +341,13 @@ fn implicit_note(implicit: bool) -> &'static str {
 
 /// A unified diff of two texts, without file headers, each line indented by `pad`.
 fn diff_lines(out: &mut String, pad: &str, old: &str, new: &str) {
-    let diff = TextDiff::from_lines(old, new);
+    // A command is text without a final newline: do not flag that as a difference.
+    let (old, new) = if !old.ends_with('\n') && !new.ends_with('\n') {
+        (format!("{old}\n"), format!("{new}\n"))
+    } else {
+        (old.to_string(), new.to_string())
+    };
+    let diff = TextDiff::from_lines(&old, &new);
     let text = diff.unified_diff().context_radius(2).to_string();
     for line in text.lines() {
         let _ = writeln!(out, "{pad}{line}");

@@ -107,9 +107,18 @@ fn sigkill_at_any_moment_loses_nothing_that_finished() {
         }
 
         let out = t.run(&["run", "--json"]);
+        // The only thing allowed on stderr: stopping what the killed run left running.
+        let unexpected: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| {
+                !(l.starts_with("devgraph: stopping `")
+                    && l.ends_with("left running by a devgraph that was killed"))
+            })
+            .collect();
         assert_eq!(
-            (out.code, out.stderr.as_str()),
-            (0, ""),
+            (out.code, unexpected),
+            (0, Vec::<&str>::new()),
             "iteration {i} (killed after {delay:?}):\n{}",
             out.stdout
         );
@@ -239,7 +248,6 @@ slow  ran [TIME]  last attempt was interrupted
 }
 
 #[test]
-#[ignore = "BUG: after devgraph was killed, the next `run` does not stop the task process group left running (SPEC §6)"]
 fn the_next_run_stops_what_a_killed_run_left_running() {
     let t = Test::new().tasks(SLOW);
     let mut child = spawn(&t, &["run"]);
@@ -266,7 +274,6 @@ fn the_next_run_stops_what_a_killed_run_left_running() {
 }
 
 #[test]
-#[ignore = "BUG: an empty .devgraph/state.db (devgraph killed while creating the store) makes read-only commands report a damaged store"]
 fn an_empty_store_left_by_a_kill_reads_as_nothing_recorded() {
     let t = Test::new().tasks(SLOW);
     t.put(".devgraph/state.db", "");

@@ -91,7 +91,6 @@ last success: [DATE] ([AGO]), took [TIME]
 }
 
 #[test]
-#[ignore = "BUG: a one-line command diff in `why` prints `\\ No newline at end of file` under both sides"]
 fn one_line_command_diff_has_no_end_of_file_markers() {
     let t = one_task("run = \"echo one\"\n");
     converge(&t);
