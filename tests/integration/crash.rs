@@ -284,3 +284,47 @@ fn an_empty_store_left_by_a_kill_reads_as_nothing_recorded() {
         "",
     );
 }
+
+/// One run at a time: a second `run --no-wait` exits 2 and names the holder; without
+/// `--no-wait` it waits and then runs.
+#[test]
+fn a_second_run_waits_for_the_lock_or_exits_2_with_no_wait() {
+    let t = Test::new().tasks(
+        "version = 1\n[tasks.slow]\nrun = \"touch started && sleep 1\"\n[tasks.quick]\nrun = \"true\"\n",
+    );
+    let mut first = t
+        .command(&["run".into(), "slow".into()])
+        .spawn()
+        .expect("spawn");
+    let started = t.root().join("started");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never started its task"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let refused = t.run(&["run", "quick", "--no-wait"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .starts_with("error: another devgraph is running in this project: pid "),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("run slow`, since "),
+        "{}",
+        refused.stderr
+    );
+    let waited = t.run(&["run", "quick"]);
+    assert_eq!(waited.code, 0, "{waited:?}");
+    assert!(
+        waited.stderr.starts_with("devgraph: waiting for pid ") || waited.stderr.is_empty(),
+        "{}",
+        waited.stderr
+    );
+    assert!(first.wait().expect("wait").success());
+}
