@@ -118,6 +118,9 @@ Examples:
         /// Show what would run, as `plan` does, and run nothing.
         #[arg(long)]
         dry_run: bool,
+        /// How many tasks run at once (default: `settings.jobs`, else the number of CPUs).
+        #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
         /// If another run holds the project's lock, exit 2 instead of waiting.
         #[arg(long)]
         no_wait: bool,
@@ -212,12 +215,18 @@ fn dispatch(cli: Cli) -> u8 {
             keep_going,
             dry_run,
             no_wait,
+            jobs,
         } => with_project(&cli, &out, |project| {
+            let jobs = jobs
+                .map(usize::from)
+                .or(project.settings.jobs)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let options = work::Options {
                 force: *force,
                 force_all: *force_all,
                 only: *only,
                 keep_going: *keep_going,
+                jobs,
             };
             if *dry_run {
                 commands::plan(project, &out, targets, false, &options)
@@ -231,7 +240,10 @@ fn dispatch(cli: Cli) -> u8 {
                 &out,
                 targets,
                 *exit_code,
-                &work::Options::default(),
+                &work::Options {
+                    jobs: 1,
+                    ..Default::default()
+                },
             )
         }),
         Command::Why { task } => {

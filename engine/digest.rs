@@ -117,6 +117,7 @@ pub fn hash_files(
     // its stat and no hash yet.
     let mut results: Vec<Result<Hashed, (String, String)>> = paths
         .par_iter()
+        .with_min_len(STATS_PER_JOB)
         .map_init(
             || PathBuf::with_capacity(capacity),
             |buf, rel| {
@@ -126,11 +127,14 @@ pub fn hash_files(
         )
         .collect();
     let to_read = |r: &Result<Hashed, _>| matches!(r, Ok(h) if !h.from_cache);
-    let bytes: u64 = results
+    let (count, bytes) = results
         .iter()
         .filter(|r| to_read(r))
         .filter_map(|r| r.as_ref().ok().map(|h| h.entry.stat.size))
-        .sum();
+        .fold((0u64, 0u64), |(n, sum), size| (n + 1, sum + size));
+    if count == 0 {
+        return results;
+    }
     // A file bigger than a few threads' fair share is split across threads.
     let threads = rayon::current_num_threads() as u64;
     let split_from = (bytes / (2 * threads).max(1)).max(MMAP_THRESHOLD);
@@ -147,6 +151,10 @@ pub fn hash_files(
     );
     results
 }
+
+/// Stats a rayon job takes at least: one `lstat` is a microsecond or two, so a no-op check of
+/// a small task does not pay for many thread hand-offs.
+const STATS_PER_JOB: usize = 32;
 
 /// `root/rel` in a reused buffer.
 fn join<'b>(buf: &'b mut PathBuf, root: &Path, rel: &str) -> &'b Path {
@@ -399,7 +407,7 @@ mod tests {
     }
 
     #[test]
-    fn a_vanished_or_unreadable_file_is_an_error() {
+    fn a_vanished_file_or_a_directory_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a.txt", b"a");
         std::fs::create_dir(dir.path().join("d")).unwrap();
@@ -489,5 +497,24 @@ mod tests {
                 "mmap, size {size}"
             );
         }
+    }
+
+    #[test]
+    fn a_batch_hashes_big_and_small_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..3 * MMAP_THRESHOLD as usize)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        write(dir.path(), "big", &big);
+        write(dir.path(), "small", b"small");
+        let results = hash_files(dir.path(), &strings(&["small", "big"]), &no_cache);
+        let hashes: Vec<[u8; 32]> = results.into_iter().map(|r| r.unwrap().entry.hash).collect();
+        assert_eq!(
+            hashes,
+            vec![
+                *blake3::hash(b"small").as_bytes(),
+                *blake3::hash(&big).as_bytes()
+            ]
+        );
     }
 }

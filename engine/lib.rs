@@ -18,6 +18,7 @@ pub mod plan;
 pub mod probe;
 pub mod process;
 pub mod report;
+pub mod runner;
 pub mod secret;
 pub mod state;
 pub mod suggest;

@@ -233,44 +233,49 @@ fn live_member(_pgid: i32) -> Option<bool> {
     None
 }
 
-/// Whether a live process of group `pgid` runs with `DEVGRAPH_TASK=task` in its
-/// environment: proof that a group recorded by an earlier run is still that task, and not
-/// a new group that happens to have the recycled id.
+/// The process groups of live processes that run task `task` of the project at `root`
+/// (their environment holds `DEVGRAPH_TASK=task` and `DEVGRAPH_ROOT=root`). This finds what
+/// a killed devgraph left running even when it died before recording the group, and never
+/// mistakes a recycled group id, or another project's task of the same name, for it.
 #[cfg(target_os = "linux")]
-pub fn group_runs_task(pgid: i32, task: &str) -> bool {
-    let needle = format!("DEVGRAPH_TASK={task}");
+pub fn task_groups(task: &str, root: &std::path::Path) -> Vec<i32> {
+    let wanted = [
+        format!("DEVGRAPH_TASK={task}"),
+        format!("DEVGRAPH_ROOT={}", root.display()),
+    ];
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return false;
+        return Vec::new();
     };
-    entries.flatten().any(|entry| {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            return false;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return false;
-        };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            return false;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next();
-        let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
-        if pgrp != Some(pgid) || matches!(state, Some("Z" | "X")) {
-            return false;
-        }
-        std::fs::read(format!("/proc/{pid}/environ"))
-            .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
-    })
+    let mut groups: Vec<i32> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let pid = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))?
+                .to_string();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 1..];
+            let mut fields = rest.split_whitespace();
+            let state = fields.next();
+            let pgrp = fields.nth(1)?.parse::<i32>().ok()?;
+            if matches!(state, Some("Z" | "X")) || pgrp < 2 {
+                return None;
+            }
+            let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            let has = |var: &String| env.split(|b| *b == 0).any(|v| v == var.as_bytes());
+            wanted.iter().all(has).then_some(pgrp)
+        })
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    groups
 }
 
-/// Without /proc, a live group with the recorded id is taken to be the task.
+/// Without /proc there is no way to tell: nothing is found.
 #[cfg(not(target_os = "linux"))]
-pub fn group_runs_task(pgid: i32, _task: &str) -> bool {
-    group_alive(pgid)
+pub fn task_groups(_task: &str, _root: &std::path::Path) -> Vec<i32> {
+    Vec::new()
 }
 
 /// Where output goes: line splitting for `run`, capped buffers for `capture`.

@@ -102,9 +102,10 @@ pub struct Success {
     pub duration_ms: u64,
 }
 
-/// The open store.
+/// The open store. The connection sits behind a mutex so that tasks running on several
+/// threads can commit their results; every statement is short.
 pub struct State {
-    conn: Connection,
+    conn: std::sync::Mutex<Connection>,
     path: PathBuf,
 }
 
@@ -136,7 +137,10 @@ impl State {
                 })?;
         }
         let conn = Connection::open(&path).map_err(|e| corrupt(&path, e))?;
-        let state = State { conn, path };
+        let state = State {
+            conn: std::sync::Mutex::new(conn),
+            path,
+        };
         state.prepare(true)?;
         Ok(state)
     }
@@ -151,7 +155,10 @@ impl State {
         let flags =
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&path, flags).map_err(|e| corrupt(&path, e))?;
-        let state = State { conn, path };
+        let state = State {
+            conn: std::sync::Mutex::new(conn),
+            path,
+        };
         match state.prepare(false) {
             Ok(()) => Ok(Some(state)),
             // A store that was being created when devgraph was killed holds nothing yet.
@@ -178,9 +185,17 @@ impl State {
         Ok(())
     }
 
+    /// The connection. A panic while it was held cannot leave SQLite inconsistent (every
+    /// write is a statement or a transaction), so a poisoned lock is still usable.
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Whether the database has no tables at all.
     fn is_empty(&self) -> bool {
-        self.conn
+        self.db()
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
                 r.get::<_, i64>(0)
             })
@@ -189,16 +204,16 @@ impl State {
 
     fn prepare(&self, write: bool) -> Result<(), StateError> {
         let err = |e: rusqlite::Error| corrupt(&self.path, e);
-        self.conn
+        self.db()
             .busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
         if write {
-            self.conn
+            self.db()
                 .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
                 .map_err(err)?;
         }
         let version: Option<String> = self
-            .conn
+            .db()
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
                 [],
@@ -236,7 +251,7 @@ impl State {
     }
 
     fn create_schema(&self) -> Result<(), StateError> {
-        self.conn
+        self.db()
             .execute_batch(&format!(
                 "BEGIN;
                  CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -260,9 +275,8 @@ impl State {
     /// The last success of a task. A record that cannot be decoded (another record version)
     /// counts as no success: the task re-runs, which is always safe.
     pub fn success(&self, task: &str) -> Result<Option<Success>, StateError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT record, fingerprint, identity, finished_at, duration_ms FROM success WHERE task = ?1")
+        let db = self.db();
+        let mut stmt = db.prepare_cached("SELECT record, fingerprint, identity, finished_at, duration_ms FROM success WHERE task = ?1")
             .map_err(|e| corrupt(&self.path, e))?;
         let row = stmt
             .query_row([task], |r| {
@@ -289,9 +303,8 @@ impl State {
 
     /// The last attempt of a task.
     pub fn attempt(&self, task: &str) -> Result<Option<Attempt>, StateError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT outcome, exit_code, started_at, duration_ms, log, pgid FROM attempt WHERE task = ?1")
+        let db = self.db();
+        let mut stmt = db.prepare_cached("SELECT outcome, exit_code, started_at, duration_ms, log, pgid FROM attempt WHERE task = ?1")
             .map_err(|e| corrupt(&self.path, e))?;
         let row = stmt
             .query_row([task], |r| {
@@ -322,8 +335,8 @@ impl State {
 
     /// The cached stats and hashes of a task's files, by path.
     pub fn stat_cache(&self, task: &str) -> Result<HashMap<String, CacheEntry>, StateError> {
-        let mut stmt = self
-            .conn
+        let db = self.db();
+        let mut stmt = db
             .prepare_cached("SELECT entries FROM stat_cache WHERE task = ?1")
             .map_err(|e| corrupt(&self.path, e))?;
         let blob: Option<Vec<u8>> = stmt
@@ -345,7 +358,7 @@ impl State {
     ) -> Result<(), StateError> {
         let blob = postcard::to_allocvec(entries)
             .unwrap_or_else(|e| unreachable!("BUG: encoding stat cache: {e}"));
-        self.conn
+        self.db()
             .prepare_cached("INSERT OR REPLACE INTO stat_cache (task, entries) VALUES (?1, ?2)")
             .and_then(|mut s| s.execute(params![task, blob]))
             .map(|_| ())
@@ -354,7 +367,7 @@ impl State {
 
     /// Records that a task started, before its process does anything.
     pub fn begin(&self, task: &str, log: &str) -> Result<(), StateError> {
-        self.conn
+        self.db()
             .prepare_cached(
                 "INSERT OR REPLACE INTO attempt (task, outcome, exit_code, started_at, duration_ms, log, pgid)
                  VALUES (?1, 'running', NULL, ?2, NULL, ?3, NULL)",
@@ -366,7 +379,7 @@ impl State {
 
     /// Records the process group of a running task, so a later run can stop its leftovers.
     pub fn set_pgid(&self, task: &str, pgid: i32) -> Result<(), StateError> {
-        self.conn
+        self.db()
             .prepare_cached("UPDATE attempt SET pgid = ?2 WHERE task = ?1")
             .and_then(|mut s| s.execute(params![task, pgid]))
             .map(|_| ())
@@ -383,7 +396,8 @@ impl State {
     ) -> Result<(), StateError> {
         let path = self.path.clone();
         let err = |e: rusqlite::Error| corrupt(&path, e);
-        let tx = self.conn.unchecked_transaction().map_err(err)?;
+        let db = self.db();
+        let tx = db.unchecked_transaction().map_err(err)?;
         tx.prepare_cached(
             "INSERT OR REPLACE INTO success (task, record, fingerprint, identity, finished_at, duration_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -443,7 +457,7 @@ impl State {
         exit_code: Option<i32>,
         duration_ms: u64,
     ) -> Result<(), StateError> {
-        self.conn
+        self.db()
             .prepare_cached("UPDATE attempt SET outcome = ?2, exit_code = ?3, duration_ms = ?4, pgid = NULL WHERE task = ?1")
             .and_then(|mut s| s.execute(params![task, outcome.as_str(), exit_code, duration_ms as i64]))
             .map(|_| ())
@@ -452,7 +466,7 @@ impl State {
 
     /// Whether the store keeps content with this hash (so it need not be read again).
     pub fn has_content(&self, hash: &Hash) -> Result<bool, StateError> {
-        self.conn
+        self.db()
             .prepare_cached("SELECT 1 FROM content WHERE hash = ?1")
             .and_then(|mut s| s.exists([hash.as_slice()]))
             .map_err(|e| corrupt(&self.path, e))
@@ -460,7 +474,7 @@ impl State {
 
     /// Kept content of a text input, by hash.
     pub fn content(&self, hash: &Hash) -> Result<Option<String>, StateError> {
-        self.conn
+        self.db()
             .prepare_cached("SELECT text FROM content WHERE hash = ?1")
             .and_then(|mut s| s.query_row([hash.as_slice()], |r| r.get(0)).optional())
             .map_err(|e| corrupt(&self.path, e))
@@ -468,8 +482,8 @@ impl State {
 
     /// Tasks recorded as running, with their process groups.
     pub fn running(&self) -> Result<Vec<(String, Option<i32>)>, StateError> {
-        let mut stmt = self
-            .conn
+        let db = self.db();
+        let mut stmt = db
             .prepare_cached(
                 "SELECT task, pgid FROM attempt WHERE outcome = 'running' ORDER BY task",
             )
@@ -483,7 +497,8 @@ impl State {
     pub fn forget(&self, tasks: &[&str]) -> Result<usize, StateError> {
         let path = self.path.clone();
         let err = |e: rusqlite::Error| corrupt(&path, e);
-        let tx = self.conn.unchecked_transaction().map_err(err)?;
+        let db = self.db();
+        let tx = db.unchecked_transaction().map_err(err)?;
         let mut forgotten = 0;
         for task in tasks {
             let mut had_state = false;
@@ -584,7 +599,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = State::open(dir.path()).unwrap();
         state
-            .conn
+            .db()
             .execute(
                 "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
                 [],

@@ -1,21 +1,21 @@
-//! Running the wanted tasks: each is decided when its deps are done (so its probe sees the
-//! world they left), run when drifted, and committed to the state as soon as it finishes.
-//! Tasks run one at a time, in dependency order. See "Running" in docs/design.md.
+//! The scheduler: which task runs when. Each wanted task moves through one lifecycle
+//! (waiting → ready → running → done), changed only by [`Scheduler::set`]. Ready tasks start,
+//! up to `-j` at a time, longest remaining critical path first. A task is handed to the
+//! [`Runner`] only when all its deps are done, so it is decided (and its probe run) in the
+//! world they left. Runners work on threads and report back through a channel; everything
+//! the user sees is printed from the scheduler's thread. See "Scheduling" in docs/design.md.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::fingerprint::{DepEntry, FileEntry, Hash, Record};
-use crate::graph::{Task, TaskId};
-use crate::log;
-use crate::plan::{Cause, Context, Current};
-use crate::process::{self, Exit, Stream};
-use crate::state::{Outcome, State, StateError, Success, now_ms};
-
-/// How long a process group gets between SIGTERM and SIGKILL (SPEC §6).
-const STOP_GRACE: Duration = Duration::from_secs(5);
+use crate::fingerprint::{DepEntry, Hash};
+use crate::graph::{Graph, TaskId};
+use crate::plan::Cause;
+use crate::process::Stream;
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +28,8 @@ pub struct Options {
     pub only: bool,
     /// After a failure, keep running what does not depend on it.
     pub keep_going: bool,
+    /// How many tasks run at once.
+    pub jobs: usize,
 }
 
 /// How a task ended in this run.
@@ -44,12 +46,16 @@ pub enum TaskResult {
         after_ms: u64,
         log: Option<String>,
     },
-    /// Not run because a dep failed or was skipped.
+    /// Not run because a dep failed, was skipped, or was interrupted.
     Skipped {
         dep: String,
     },
-    /// Not started because the run stopped after a failure.
+    /// Not started because the run stopped after a failure or an interrupt.
     Cancelled,
+    /// Stopped by Ctrl-C or SIGTERM while it ran.
+    Interrupted {
+        log: Option<String>,
+    },
 }
 
 impl TaskResult {
@@ -59,6 +65,10 @@ impl TaskResult {
             self,
             TaskResult::Failed { .. } | TaskResult::TimedOut { .. }
         )
+    }
+
+    fn succeeded(&self) -> bool {
+        matches!(self, TaskResult::Ran | TaskResult::UpToDate)
     }
 }
 
@@ -71,357 +81,367 @@ pub struct Report {
     pub duration: Duration,
 }
 
+/// What a runner reports while it works on a task.
+#[derive(Debug)]
+pub enum Event {
+    /// The task is drifted and its command starts now.
+    Started {
+        causes: Vec<Cause>,
+    },
+    /// The task's process group, for stopping it.
+    Group(i32),
+    Line(Stream, String),
+    Note(String),
+}
+
+/// What a runner found and did for one task.
+#[derive(Debug)]
+pub struct Finished {
+    pub result: TaskResult,
+    pub causes: Vec<Cause>,
+    pub duration: Duration,
+    /// What dependents see, for a success.
+    pub identity: Option<Hash>,
+}
+
+/// Decides one ready task and, when drifted, runs it and commits the result. Called on
+/// worker threads; `events` goes back to the scheduler.
+pub trait Runner: Sync {
+    fn run(
+        &self,
+        id: TaskId,
+        deps: Vec<DepEntry>,
+        forced: bool,
+        events: &dyn Fn(Event),
+    ) -> Finished;
+
+    /// How long the task took last time, to run the longest chains first.
+    fn expected(&self, _id: TaskId) -> Option<Duration> {
+        None
+    }
+}
+
 /// What the run tells the user as it goes.
 pub trait Reporter {
     /// A drifted task is about to run.
-    fn started(&mut self, task: &Task, causes: &[Cause]);
+    fn started(&mut self, task: &crate::graph::Task, causes: &[Cause]);
     /// A line of a running task's output.
-    fn line(&mut self, task: &Task, stream: Stream, text: &str);
+    fn line(&mut self, task: &crate::graph::Task, stream: Stream, text: &str);
     /// A task finished (or was found up to date, skipped or cancelled).
-    fn finished(&mut self, task: &Task, report: &Report);
+    fn finished(&mut self, task: &crate::graph::Task, report: &Report);
     /// A note about the run itself.
     fn note(&mut self, text: &str);
 }
 
-/// A task's place in its lifecycle; every change goes through [`Run::set`].
+/// Ctrl-C / SIGTERM as the scheduler sees them: how many have arrived. The first stops the
+/// run gracefully, the second forcefully.
+pub trait Interrupts: Sync {
+    fn count(&self) -> usize;
+}
+
+impl Interrupts for AtomicUsize {
+    fn count(&self) -> usize {
+        self.load(Ordering::SeqCst)
+    }
+}
+
+/// Stops running process groups; the real one signals them (see `process::stop_group`).
+pub trait Stopper {
+    /// Stop these groups: gracefully (SIGTERM, grace, SIGKILL) or at once (SIGKILL).
+    fn stop(&self, groups: &[i32], graceful: bool);
+}
+
+/// A task's place in its lifecycle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
-    /// Wanted; some dep is not done yet.
-    Waiting,
-    /// Finished with a result; `identity` is what dependents see (for a success).
+    /// Some dep is not done yet.
+    Waiting {
+        deps_left: usize,
+    },
+    /// All deps done; queued to start.
+    Ready,
+    Running {
+        group: Option<i32>,
+    },
     Done {
         identity: Option<Hash>,
-        failed: bool,
+        ok: bool,
     },
 }
 
-/// Errors that stop a run before or between tasks (not task failures).
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum RunError {
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    State(#[from] StateError),
-    #[error("cannot write the log of `{task}`: {message}")]
-    #[diagnostic(code(devgraph::log_io))]
-    Log { task: String, message: String },
+/// Messages from worker threads.
+enum Message {
+    Event(TaskId, Event),
+    Done(TaskId, Finished),
 }
 
-struct Run<'a, 'r> {
-    ctx: &'a Context<'a>,
-    state: &'a State,
-    reporter: &'r mut dyn Reporter,
+struct Scheduler<'a> {
+    graph: &'a Graph,
     phases: HashMap<TaskId, Phase>,
+    ready: BinaryHeap<(u64, std::cmp::Reverse<TaskId>)>,
+    priority: HashMap<TaskId, u64>,
     reports: Vec<Report>,
+    running: usize,
 }
 
-/// Runs `targets` (with their deps unless `only`) and returns a report per task, in the
-/// order they were decided.
+/// Runs `targets` (with their deps unless `only`) and returns a report per task, deps
+/// before dependents.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
-    ctx: &Context<'_>,
-    state: &State,
+    graph: &Graph,
     targets: &[TaskId],
     options: &Options,
+    runner: &dyn Runner,
     reporter: &mut dyn Reporter,
-) -> Result<Vec<Report>, RunError> {
-    let graph = &ctx.project.graph;
-    let order = if options.only {
+    interrupts: &dyn Interrupts,
+    stopper: &dyn Stopper,
+    recorded_identity: &dyn Fn(TaskId) -> Option<Hash>,
+) -> Vec<Report> {
+    let wanted = if options.only {
         let mut order = graph.topo_order();
         order.retain(|id| targets.contains(id));
         order
     } else {
         graph.closure(targets)
     };
-    let mut run = Run {
-        ctx,
-        state,
-        reporter,
-        phases: order.iter().map(|&id| (id, Phase::Waiting)).collect(),
-        reports: Vec::with_capacity(order.len()),
+    let mut s = Scheduler {
+        graph,
+        phases: HashMap::with_capacity(wanted.len()),
+        ready: BinaryHeap::new(),
+        priority: critical_path(graph, &wanted, runner),
+        reports: Vec::with_capacity(wanted.len()),
+        running: 0,
     };
-    let mut stopped = false;
-    for &id in &order {
-        let task = graph.task(id);
-        // A task below a failure is skipped because of it, whatever the policy; only
-        // tasks that do not depend on it are cancelled once the run stops.
-        if let Some(dep) = run.blocking_dep(id) {
-            let dep = graph.task(dep).name.clone();
-            run.finish(
-                id,
-                TaskResult::Skipped { dep },
-                Vec::new(),
-                Duration::ZERO,
-                None,
-            );
-            continue;
-        }
-        if stopped {
-            run.finish(id, TaskResult::Cancelled, Vec::new(), Duration::ZERO, None);
-            continue;
-        }
-        let forced = options.force_all || (options.force && targets.contains(&id));
-        let failed = run.one(id, task, forced)?;
-        stopped = failed && !options.keep_going;
+    for &id in &wanted {
+        let deps_left = graph.deps(id).iter().filter(|d| wanted.contains(d)).count();
+        s.phases.insert(
+            id,
+            Phase::Waiting {
+                deps_left: usize::MAX,
+            },
+        );
+        s.set(id, Phase::Waiting { deps_left });
     }
-    Ok(run.reports)
+    let jobs = options.jobs.max(1);
+    let (tx, rx) = mpsc::channel::<Message>();
+    let mut stopping = false;
+    let mut seen_interrupts = 0;
+    std::thread::scope(|scope| {
+        loop {
+            let interrupts_now = interrupts.count();
+            if interrupts_now > seen_interrupts {
+                seen_interrupts = interrupts_now;
+                stopping = true;
+                let groups = s.running_groups();
+                if !groups.is_empty() {
+                    let graceful = interrupts_now == 1;
+                    reporter.note(if graceful {
+                        "interrupted: stopping running tasks (again to stop them at once)"
+                    } else {
+                        "interrupted again: killing running tasks"
+                    });
+                    stopper.stop(&groups, graceful);
+                }
+            }
+            while !stopping && s.running < jobs {
+                let Some((_, std::cmp::Reverse(id))) = s.ready.pop() else {
+                    break;
+                };
+                s.set(id, Phase::Running { group: None });
+                let deps = s.dep_entries(id, recorded_identity);
+                let forced = options.force_all || (options.force && targets.contains(&id));
+                let tx = tx.clone();
+                scope.spawn(move || {
+                    let send = |event| {
+                        let _ = tx.send(Message::Event(id, event));
+                    };
+                    let finished = runner.run(id, deps, forced, &send);
+                    let _ = tx.send(Message::Done(id, finished));
+                });
+            }
+            if s.running == 0 {
+                break;
+            }
+            // Wake up now and then to notice interrupts even when no task says anything.
+            let Ok(message) = rx.recv_timeout(Duration::from_millis(50)) else {
+                continue;
+            };
+            match message {
+                Message::Event(id, event) => s.event(id, event, reporter),
+                Message::Done(id, finished) => {
+                    let ok = finished.result.succeeded();
+                    s.finish(id, finished, reporter);
+                    if !ok && !options.keep_going {
+                        stopping = true;
+                    }
+                }
+            }
+        }
+    });
+    // Whatever never started: below a failure it is skipped, otherwise cancelled.
+    for &id in &wanted {
+        if matches!(
+            s.phases.get(&id),
+            Some(Phase::Waiting { .. } | Phase::Ready)
+        ) {
+            let result = match s.failed_dep(id) {
+                Some(dep) => TaskResult::Skipped {
+                    dep: graph.task(dep).name.clone(),
+                },
+                None => TaskResult::Cancelled,
+            };
+            s.close(id, result, reporter);
+        }
+    }
+    // The summary reads in run order (deps first, then definition order), not in the
+    // order tasks happened to finish.
+    let position: HashMap<TaskId, usize> =
+        wanted.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+    s.reports.sort_by_key(|r| position[&r.id]);
+    s.reports
 }
 
-impl Run<'_, '_> {
-    /// The single place a task's phase changes.
+/// For each wanted task, the expected time of the longest chain from it to the end of the
+/// run (its own expected time included); unknown times count as one second.
+fn critical_path(graph: &Graph, wanted: &[TaskId], runner: &dyn Runner) -> HashMap<TaskId, u64> {
+    let mut length: HashMap<TaskId, u64> = HashMap::with_capacity(wanted.len());
+    for &id in wanted.iter().rev() {
+        let own = runner
+            .expected(id)
+            .map_or(1000, |d| d.as_millis() as u64 + 1);
+        let after = graph
+            .dependents(id)
+            .iter()
+            .filter_map(|d| length.get(d))
+            .max()
+            .copied()
+            .unwrap_or(0);
+        length.insert(id, own + after);
+    }
+    length
+}
+
+impl Scheduler<'_> {
+    /// The single place a task's phase changes; keeps the ready queue and the running
+    /// count consistent with the phases.
     fn set(&mut self, id: TaskId, phase: Phase) {
-        let previous = self.phases.insert(id, phase);
-        debug_assert!(
-            matches!(previous, Some(Phase::Waiting)),
-            "BUG: task finished twice: {previous:?}"
-        );
+        let previous = self.phases.insert(id, phase.clone());
+        match (&previous, &phase) {
+            (Some(Phase::Waiting { .. }), Phase::Waiting { deps_left: 0 }) => {
+                self.phases.insert(id, Phase::Ready);
+                self.ready.push((
+                    self.priority.get(&id).copied().unwrap_or(0),
+                    std::cmp::Reverse(id),
+                ));
+            }
+            (Some(Phase::Waiting { .. }), Phase::Waiting { .. }) => {}
+            (Some(Phase::Ready), Phase::Running { .. }) => self.running += 1,
+            (Some(Phase::Running { .. }), Phase::Running { .. }) => {}
+            (Some(Phase::Running { .. }), Phase::Done { .. }) => self.running -= 1,
+            (Some(Phase::Waiting { .. } | Phase::Ready), Phase::Done { .. }) => {}
+            (previous, next) => {
+                unreachable!("BUG: task {id:?} cannot go from {previous:?} to {next:?}")
+            }
+        }
     }
 
-    fn finish(
-        &mut self,
-        id: TaskId,
-        result: TaskResult,
-        causes: Vec<Cause>,
-        duration: Duration,
-        identity: Option<Hash>,
-    ) {
-        let failed = !matches!(result, TaskResult::Ran | TaskResult::UpToDate);
-        self.set(id, Phase::Done { identity, failed });
+    fn running_groups(&self) -> Vec<i32> {
+        self.phases
+            .values()
+            .filter_map(|p| match p {
+                Phase::Running { group } => *group,
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn event(&mut self, id: TaskId, event: Event, reporter: &mut dyn Reporter) {
+        let task = self.graph.task(id);
+        match event {
+            Event::Started { causes } => reporter.started(task, &causes),
+            Event::Group(pgid) => self.set(id, Phase::Running { group: Some(pgid) }),
+            Event::Line(stream, text) => reporter.line(task, stream, &text),
+            Event::Note(text) => reporter.note(&text),
+        }
+    }
+
+    /// A runner finished with `id`: record it and release its dependents.
+    fn finish(&mut self, id: TaskId, finished: Finished, reporter: &mut dyn Reporter) {
+        let ok = finished.result.succeeded();
+        self.set(
+            id,
+            Phase::Done {
+                identity: finished.identity,
+                ok,
+            },
+        );
+        let report = Report {
+            id,
+            result: finished.result,
+            causes: finished.causes,
+            duration: finished.duration,
+        };
+        reporter.finished(self.graph.task(id), &report);
+        self.reports.push(report);
+        if !ok {
+            return;
+        }
+        for &next in self.graph.dependents(id) {
+            if let Some(Phase::Waiting { deps_left }) = self.phases.get(&next).cloned() {
+                self.set(
+                    next,
+                    Phase::Waiting {
+                        deps_left: deps_left - 1,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Ends a task that never ran.
+    fn close(&mut self, id: TaskId, result: TaskResult, reporter: &mut dyn Reporter) {
+        self.set(
+            id,
+            Phase::Done {
+                identity: None,
+                ok: false,
+            },
+        );
         let report = Report {
             id,
             result,
-            causes,
-            duration,
+            causes: Vec::new(),
+            duration: Duration::ZERO,
         };
-        self.reporter
-            .finished(self.ctx.project.graph.task(id), &report);
+        reporter.finished(self.graph.task(id), &report);
         self.reports.push(report);
     }
 
-    /// A dep of `id` that failed or was skipped, if any.
-    fn blocking_dep(&self, id: TaskId) -> Option<TaskId> {
-        self.ctx
-            .project
-            .graph
+    /// A dep of `id` that ended without success (for "skipped: dep failed").
+    fn failed_dep(&self, id: TaskId) -> Option<TaskId> {
+        self.graph
             .deps(id)
             .iter()
             .copied()
-            .find(|d| matches!(self.phases.get(d), Some(Phase::Done { failed: true, .. })))
+            .find(|d| matches!(self.phases.get(d), Some(Phase::Done { ok: false, .. })))
     }
 
     /// What `id`'s deps produced: their identity in this run, or (for deps outside the run,
     /// with `--only`) the identity of their last success.
-    fn dep_entries(&self, id: TaskId) -> Result<Vec<DepEntry>, StateError> {
-        let graph = &self.ctx.project.graph;
-        let mut entries = Vec::new();
-        for &dep in graph.deps(id) {
-            let identity = match self.phases.get(&dep) {
-                Some(Phase::Done { identity, .. }) => *identity,
-                _ => self.ctx.recorded_identity(dep)?,
-            };
-            entries.push(DepEntry {
-                name: graph.task(dep).name.clone(),
-                identity: identity.unwrap_or([0; 32]),
-            });
-        }
-        Ok(entries)
-    }
-
-    /// Decides and, when drifted, runs one task. Returns whether it failed.
-    fn one(&mut self, id: TaskId, task: &Task, forced: bool) -> Result<bool, RunError> {
-        let probe = self.ctx.probes(&[id], 1).pop().flatten();
-        let deps = self.dep_entries(id)?;
-        let current = self.ctx.current(id, deps, probe)?;
-        let causes = self.ctx.causes(id, &current.record, forced)?;
-        let declares = !task.outputs.is_empty() || task.probe.is_some();
-        if causes.is_empty() {
-            if current.hashed_any {
-                self.state.save_stat_cache(&task.name, &current.stats)?;
-            }
-            let identity = current.record.identity(declares);
-            self.finish(
-                id,
-                TaskResult::UpToDate,
-                causes,
-                Duration::ZERO,
-                Some(identity),
-            );
-            return Ok(false);
-        }
-        self.reporter.started(task, &causes);
-        let started = Instant::now();
-        let (result, record) = if task.is_group() {
-            self.state.begin(&task.name, "")?;
-            (TaskResult::Ran, Some(current.record.clone()))
-        } else {
-            self.execute(id, task, &causes, &current)?
-        };
-        let duration = started.elapsed();
-        match record {
-            Some(record) => {
-                let identity = record.identity(declares);
-                let contents = self.kept_contents(&record.inputs)?;
-                let success = Success {
-                    fingerprint: record.fingerprint(),
-                    identity,
-                    record,
-                    finished_at_ms: now_ms(),
-                    duration_ms: duration.as_millis() as u64,
+    fn dep_entries(&self, id: TaskId, recorded: &dyn Fn(TaskId) -> Option<Hash>) -> Vec<DepEntry> {
+        self.graph
+            .deps(id)
+            .iter()
+            .map(|&dep| {
+                let identity = match self.phases.get(&dep) {
+                    Some(Phase::Done { identity, .. }) => *identity,
+                    _ => recorded(dep),
                 };
-                self.state.succeed(&task.name, &success, &contents)?;
-                self.state.save_stat_cache(&task.name, &current.stats)?;
-                self.finish(id, result, causes, duration, Some(identity));
-                Ok(false)
-            }
-            None => {
-                let (outcome, exit_code) = match &result {
-                    TaskResult::TimedOut { .. } => (Outcome::TimedOut, None),
-                    TaskResult::Failed { exit, .. } => (Outcome::Failed, exit.parse().ok()),
-                    _ => (Outcome::Failed, None),
-                };
-                self.state
-                    .fail(&task.name, outcome, exit_code, duration.as_millis() as u64)?;
-                self.finish(id, result, causes, duration, None);
-                Ok(true)
-            }
-        }
-    }
-
-    /// Runs a task's command (with retries). On success, returns the record to commit: the
-    /// inputs as they were decided, the outputs and probe as the task left them.
-    fn execute(
-        &mut self,
-        _id: TaskId,
-        task: &Task,
-        causes: &[Cause],
-        current: &Current,
-    ) -> Result<(TaskResult, Option<Record>), RunError> {
-        let ctx = self.ctx;
-        let env = ctx.task_process_env(task, causes);
-        let script = task.run.as_deref().unwrap_or_default();
-        let mut delay = task.retry_delay;
-        let mut attempt = 0;
-        loop {
-            let (log_path, mut log_file) =
-                log::create(&ctx.project.root, &task.name).map_err(|e| RunError::Log {
-                    task: task.name.clone(),
-                    message: e.to_string(),
-                })?;
-            self.state.begin(&task.name, &log_path)?;
-            let spec = process::Spec {
-                shell: &ctx.project.settings.shell,
-                script,
-                cwd: &ctx.project.root,
-                env: &env,
-                timeout: task.timeout,
-            };
-            let state = self.state;
-            let reporter = &mut *self.reporter;
-            let mut group = None;
-            let exit = process::run(
-                &spec,
-                &mut |pgid| {
-                    group = Some(pgid);
-                    let _ = state.set_pgid(&task.name, pgid);
-                },
-                &mut |stream, line| {
-                    log::line(&mut log_file, line);
-                    reporter.line(task, stream, line);
-                },
-            );
-            // No process of a task outlives it (SPEC §6): a background process it left
-            // behind (`cmd &`) is stopped now, gracefully first.
-            if let Some(pgid) = group
-                && process::group_alive(pgid)
-            {
-                log::line(
-                    &mut log_file,
-                    "devgraph: stopping processes the task left running",
-                );
-                process::stop_group(pgid, STOP_GRACE);
-            }
-            let result = match exit {
-                Exit::Code(0) => TaskResult::Ran,
-                Exit::Code(code) => TaskResult::Failed {
-                    exit: code.to_string(),
-                    log: Some(log_path),
-                },
-                Exit::Signal(signal) => TaskResult::Failed {
-                    exit: format!("signal {signal}"),
-                    log: Some(log_path),
-                },
-                Exit::TimedOut(after) => TaskResult::TimedOut {
-                    after_ms: after.as_millis() as u64,
-                    log: Some(log_path),
-                },
-                Exit::SpawnFailed(message) => {
-                    log::line(&mut log_file, &format!("devgraph: cannot start: {message}"));
-                    TaskResult::Failed {
-                        exit: format!("cannot start: {message}"),
-                        log: Some(log_path),
-                    }
+                DepEntry {
+                    name: self.graph.task(dep).name.clone(),
+                    identity: identity.unwrap_or([0; 32]),
                 }
-            };
-            if result == TaskResult::Ran {
-                break Ok((result, Some(self.after_success(task, current)?)));
-            }
-            if attempt >= task.retries {
-                break Ok((result, None));
-            }
-            attempt += 1;
-            self.reporter.note(&format!(
-                "{} failed; retry {attempt} of {} in {}",
-                task.name,
-                task.retries,
-                crate::duration::format(delay)
-            ));
-            std::thread::sleep(delay);
-            delay = delay.saturating_mul(2);
-        }
-    }
-
-    /// The record committed for a success: outputs hashed and the probe run again, now that
-    /// the task has changed the world.
-    fn after_success(&mut self, task: &Task, current: &Current) -> Result<Record, RunError> {
-        let ctx = self.ctx;
-        let id = ctx
-            .project
-            .graph
-            .find(&task.name)
-            .unwrap_or_else(|| unreachable!("BUG: task not in graph"));
-        let mut record = current.record.clone();
-        record.outputs = ctx.outputs(id);
-        record.probe = ctx.probes(&[id], 1).pop().flatten();
-        Ok(record)
-    }
-
-    /// The content of small text inputs, kept so `why` can diff them later. Files named by
-    /// `dotenv` are never kept; content the store already has is not read again.
-    fn kept_contents(&self, inputs: &[FileEntry]) -> Result<Vec<(Hash, String)>, StateError> {
-        const MAX: u64 = 64 * 1024;
-        let root = &self.ctx.project.root;
-        let mut kept = Vec::new();
-        for input in inputs {
-            if self.ctx.dotenv_files().contains(&input.path) {
-                continue;
-            }
-            if self.state.has_content(&input.hash)? {
-                kept.push((input.hash, String::new()));
-                continue;
-            }
-            let path = root.join(&input.path);
-            if std::fs::metadata(&path).map_or(true, |m| m.len() > MAX) {
-                continue;
-            }
-            let Ok(bytes) = std::fs::read(&path) else {
-                continue;
-            };
-            // Keep it only if it is still the content that was hashed, and is text.
-            if *blake3::hash(&bytes).as_bytes() != input.hash || bytes.contains(&0) {
-                continue;
-            }
-            if let Ok(text) = String::from_utf8(bytes) {
-                kept.push((input.hash, text));
-            }
-        }
-        Ok(kept)
+            })
+            .collect()
     }
 }

@@ -10,10 +10,38 @@ use crate::lock;
 use crate::plan::{self, Context, Verdict};
 use crate::report;
 use crate::state::State;
-use crate::work::{self, Options};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::runner::{GroupStopper, TaskRunner};
+use crate::work::{self, Interrupts, Options};
 
 /// Exit code: a task failed or timed out (SPEC §5).
 pub const EXIT_FAILED: u8 = 1;
+/// Exit code: interrupted by Ctrl-C or SIGTERM (SPEC §5).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Counts SIGINT and SIGTERM from now on. Children run in their own process groups, so a
+/// terminal's Ctrl-C reaches only devgraph, which then stops them (SPEC §6).
+fn interrupt_counter() -> &'static AtomicUsize {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+            Ok(mut signals) => {
+                std::thread::spawn(move || {
+                    for _ in signals.forever() {
+                        COUNT.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+            Err(e) => eprintln!(
+                "warning: cannot catch Ctrl-C ({e}); an interrupt will kill devgraph outright"
+            ),
+        }
+    });
+    &COUNT
+}
 
 /// How many probes `plan`, `why` and `status` run at once.
 const PROBE_PARALLEL: usize = 8;
@@ -100,7 +128,7 @@ pub fn run(
             return EXIT_INVALID;
         }
     };
-    if let Err(e) = stop_leftovers(&state) {
+    if let Err(e) = stop_leftovers(&state, &project.root) {
         out.error(&e);
         return EXIT_INVALID;
     }
@@ -133,13 +161,24 @@ pub fn run(
             serde_json::json!({ "event": "run_started", "targets": names })
         ));
     }
-    let reports = match work::run(&ctx, &state, &targets, options, reporter) {
-        Ok(reports) => reports,
-        Err(e) => {
-            out.error(&e);
-            return EXIT_INVALID;
-        }
+    let interrupts = interrupt_counter();
+    let runner = TaskRunner {
+        ctx: &ctx,
+        state: &state,
+        interrupts,
     };
+    let recorded = |id| ctx.recorded_identity(id).ok().flatten();
+    let reports = work::run(
+        &project.graph,
+        &targets,
+        options,
+        &runner,
+        reporter,
+        interrupts,
+        &GroupStopper,
+        &recorded,
+    );
+    let interrupted = interrupts.count() > 0;
     let failed = reports.iter().any(|r| r.result.is_failure());
     if out.json {
         let tasks: Vec<serde_json::Value> = reports
@@ -161,20 +200,26 @@ pub fn run(
             report::run::summary(&project.graph, &reports)
         ));
     }
-    if failed { EXIT_FAILED } else { 0 }
+    if interrupted {
+        EXIT_INTERRUPTED
+    } else if failed {
+        EXIT_FAILED
+    } else {
+        0
+    }
 }
 
 /// Stops the process groups a killed run left behind (SPEC §6) and records those tasks as
-/// interrupted. Called with the lock held, so no other run owns them.
-fn stop_leftovers(state: &State) -> Result<(), crate::state::StateError> {
-    for (task, pgid) in state.running()? {
-        if let Some(pgid) = pgid
-            && crate::process::group_runs_task(pgid, &task)
-        {
+/// interrupted. Called with the lock held, so no other run owns them. A group is found by
+/// the environment of its processes (see `process::task_groups`), which covers a run killed
+/// before it could record the group; the recorded group is one of those found.
+fn stop_leftovers(state: &State, root: &std::path::Path) -> Result<(), crate::state::StateError> {
+    for (task, _recorded) in state.running()? {
+        for pgid in crate::process::task_groups(&task, root) {
             eprintln!(
                 "devgraph: stopping `{task}` (process group {pgid}), left running by a devgraph that was killed"
             );
-            crate::process::stop_group(pgid, std::time::Duration::from_secs(5));
+            crate::process::stop_group(pgid, crate::runner::STOP_GRACE);
         }
         state.fail(&task, crate::state::Outcome::Interrupted, None, 0)?;
     }

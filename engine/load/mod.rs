@@ -168,6 +168,8 @@ pub fn load_path(root_file: &Path) -> Loaded {
         .and_then(|n| n.to_str())
         .unwrap_or(ROOT_FILE)
         .to_string();
+    // Absolute, so `DEVGRAPH_ROOT` and everything derived from it mean one place.
+    let root = root.canonicalize().unwrap_or(root);
     let files = Disk { root: root.clone() };
     load_with(root, &name, &files)
 }

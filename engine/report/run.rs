@@ -124,6 +124,7 @@ fn result_word(result: &TaskResult) -> String {
         TaskResult::TimedOut { .. } => "timed out".into(),
         TaskResult::Skipped { .. } => "skipped".into(),
         TaskResult::Cancelled => "cancelled".into(),
+        TaskResult::Interrupted { .. } => "interrupted".into(),
     }
 }
 
@@ -145,7 +146,7 @@ pub fn summary(graph: &Graph, reports: &[Report]) -> String {
     for r in reports {
         let why = match &r.result {
             TaskResult::Skipped { dep } => format!("dep failed: {dep}"),
-            TaskResult::Cancelled => "not started after a failure".into(),
+            TaskResult::Cancelled => "not started: the run stopped".into(),
             TaskResult::UpToDate => String::new(),
             _ => cause::summary(&r.causes),
         };
