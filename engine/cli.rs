@@ -157,6 +157,20 @@ Examples:
         /// Task names or globs; default: every task.
         targets: Vec<String>,
     },
+    /// Print the log of a task's last run.
+    #[command(after_help = "\
+Logs live in .devgraph/logs/<task>/ (mode 0600); the last 10 runs of each task are kept.
+
+Examples:
+  devgraph log infra:40
+  devgraph log infra:40 --list        every kept log, oldest first")]
+    Log {
+        /// The task.
+        task: String,
+        /// List the kept logs instead of printing the last one.
+        #[arg(long)]
+        list: bool,
+    },
     /// Drop recorded state so tasks drift and run again.
     #[command(after_help = "\
 Examples:
@@ -249,6 +263,9 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Why { task } => {
             with_project(&cli, &out, |project| commands::why(project, &out, task))
         }
+        Command::Log { task, list } => with_project(&cli, &out, |project| {
+            commands::log(project, &out, task, *list)
+        }),
         Command::Status { targets } => with_project(&cli, &out, |project| {
             commands::status(project, &out, targets)
         }),

@@ -15,6 +15,7 @@ pub mod matrix;
 pub mod names;
 pub mod pattern;
 pub mod plan;
+pub mod preflight;
 pub mod probe;
 pub mod process;
 pub mod report;

@@ -424,7 +424,9 @@ pub fn implicit_inputs(root: &Path, task: &Task) -> Vec<String> {
         {
             continue;
         }
-        if root.join(relative).is_file() && !found.iter().any(|f| f == relative) {
+        // Symlinks never count as files (see "Input files and the stat cache" in docs/design.md).
+        let is_file = std::fs::symlink_metadata(root.join(relative)).is_ok_and(|m| m.is_file());
+        if is_file && !found.iter().any(|f| f == relative) {
             found.push(relative.to_string());
         }
     }

@@ -72,13 +72,18 @@ impl TaskResult {
     }
 }
 
-/// One task's part in the run, for the summary.
+/// One task's part in the run, for the summary and the timeline.
 #[derive(Debug, Clone)]
 pub struct Report {
     pub id: TaskId,
     pub result: TaskResult,
     pub causes: Vec<Cause>,
+    /// How long its command ran (zero when it did not run).
     pub duration: Duration,
+    /// When the scheduler handed it to a runner, and when it was done, from the start of
+    /// the run (equal for tasks that never started).
+    pub started: Duration,
+    pub ended: Duration,
 }
 
 /// What a runner reports while it works on a task.
@@ -177,6 +182,8 @@ enum Message {
 
 struct Scheduler<'a> {
     graph: &'a Graph,
+    began: std::time::Instant,
+    started: HashMap<TaskId, Duration>,
     phases: HashMap<TaskId, Phase>,
     ready: BinaryHeap<(u64, std::cmp::Reverse<TaskId>)>,
     priority: HashMap<TaskId, u64>,
@@ -206,6 +213,8 @@ pub fn run(
     };
     let mut s = Scheduler {
         graph,
+        began: std::time::Instant::now(),
+        started: HashMap::new(),
         phases: HashMap::with_capacity(wanted.len()),
         ready: BinaryHeap::new(),
         priority: critical_path(graph, &wanted, runner),
@@ -248,6 +257,7 @@ pub fn run(
                     break;
                 };
                 s.set(id, Phase::Running { group: None });
+                s.started.insert(id, s.began.elapsed());
                 let deps = s.dep_entries(id, recorded_identity);
                 let forced = options.force_all || (options.force && targets.contains(&id));
                 let tx = tx.clone();
@@ -375,11 +385,14 @@ impl Scheduler<'_> {
                 ok,
             },
         );
+        let ended = self.began.elapsed();
         let report = Report {
             id,
             result: finished.result,
             causes: finished.causes,
             duration: finished.duration,
+            started: self.started.get(&id).copied().unwrap_or(ended),
+            ended,
         };
         reporter.finished(self.graph.task(id), &report);
         self.reports.push(report);
@@ -407,11 +420,14 @@ impl Scheduler<'_> {
                 ok: false,
             },
         );
+        let now = self.began.elapsed();
         let report = Report {
             id,
             result,
             causes: Vec::new(),
             duration: Duration::ZERO,
+            started: now,
+            ended: now,
         };
         reporter.finished(self.graph.task(id), &report);
         self.reports.push(report);

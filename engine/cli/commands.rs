@@ -135,6 +135,16 @@ pub fn run(
     let Some(ctx) = context(project, Some(&state)) else {
         return EXIT_INVALID;
     };
+    let wanted = if options.only {
+        targets.clone()
+    } else {
+        project.graph.closure(&targets)
+    };
+    let missing = crate::preflight::check(&ctx, &wanted);
+    if !missing.is_empty() {
+        eprintln!("{missing}");
+        return EXIT_INVALID;
+    }
     if options.only {
         for &id in &targets {
             for &dep in project.graph.deps(id) {
@@ -376,6 +386,41 @@ pub fn status(project: &Project, out: &Output, names: &[String]) -> u8 {
         out.stdout(&format!("{}\n", serde_json::Value::Array(json)))
     } else {
         out.stdout(&text)
+    }
+}
+
+/// `devgraph log TASK`: the last log, or with `--list` every kept one.
+pub fn log(project: &Project, out: &Output, task: &str, list: bool) -> u8 {
+    let Some(ids) = targets(project, out, &[task.to_string()], false) else {
+        return EXIT_INVALID;
+    };
+    let name = &project.graph.task(ids[0]).name;
+    let logs = crate::log::list(&project.root, name);
+    let relative = |p: &std::path::Path| {
+        p.strip_prefix(&project.root)
+            .unwrap_or(p)
+            .display()
+            .to_string()
+    };
+    if list {
+        let text: String = logs.iter().map(|p| format!("{}\n", relative(p))).collect();
+        return out.stdout(&text);
+    }
+    let Some(last) = logs.last() else {
+        eprintln!("error: `{name}` has no log yet: it has not run in this project");
+        return EXIT_INVALID;
+    };
+    match std::fs::read(last) {
+        Ok(bytes) => {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(&bytes);
+            0
+        }
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", relative(last));
+            EXIT_INVALID
+        }
     }
 }
 
