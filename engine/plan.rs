@@ -97,6 +97,8 @@ pub struct Context<'a> {
     key: Hash,
     /// Values of the `dotenv` files, in file order (later files win).
     dotenv: Vec<(String, String)>,
+    /// Reads each `.gitignore` once for every task of this check.
+    expander: digest::Expander,
 }
 
 impl<'a> Context<'a> {
@@ -120,11 +122,13 @@ impl<'a> Context<'a> {
                 Err(e) => return Err(format!("{file}: {e}")),
             }
         }
+        let expander = digest::Expander::new(&project.root);
         Ok(Context {
             project,
             state,
             key,
             dotenv,
+            expander,
         })
     }
 
@@ -203,7 +207,7 @@ impl<'a> Context<'a> {
         let mut hashed_any = false;
         let root = &self.project.root;
         let implicit = implicit_inputs(root, task);
-        let mut input_paths = digest::expand(root, &task.inputs);
+        let mut input_paths = self.expander.expand(&task.inputs);
         // A script that is also a declared input counts as declared.
         let implicit: Vec<String> = implicit
             .into_iter()
@@ -215,7 +219,7 @@ impl<'a> Context<'a> {
         for entry in &mut inputs {
             entry.implicit = implicit.contains(&entry.path);
         }
-        let output_paths = digest::expand(root, &task.outputs);
+        let output_paths = self.expander.expand(&task.outputs);
         let mut outputs = hash(root, &output_paths, &cache, &mut stats, &mut hashed_any);
         self.hide_dotenv_files(&mut inputs, &mut outputs, &mut stats);
         let mut deps = deps;
@@ -239,6 +243,8 @@ impl<'a> Context<'a> {
     /// The outputs of `id` as they are now (after a run: what it produced).
     pub fn outputs(&self, id: TaskId) -> Vec<FileEntry> {
         let task = self.project.graph.task(id);
+        // A fresh walk: the task may have just created outputs (and .gitignore files).
+        // A fresh walk: the task may have just created outputs (and .gitignore files).
         let paths = digest::expand(&self.project.root, &task.outputs);
         // Just written: the stat cache cannot vouch for them.
         let mut outputs = hash(
