@@ -99,7 +99,9 @@ Examples:
   devgraph run                        bring `settings.default` up to date
   devgraph run infra:24               layer 24 and what it needs, nothing else
   devgraph run 'image:*' --force      rebuild every image even if up to date
-  devgraph run smoke --only           just `smoke`, not its deps")]
+  devgraph run smoke --only           just `smoke`, not its deps
+  devgraph run --timings run.html     also draw the run on a time axis, critical path marked
+  devgraph run --trace run.json       also write a trace for chrome://tracing or Perfetto")]
     Run {
         /// Task names or globs (`infra:*`); default: `settings.default`.
         targets: Vec<String>,
@@ -124,6 +126,14 @@ Examples:
         /// If another run holds the project's lock, exit 2 instead of waiting.
         #[arg(long)]
         no_wait: bool,
+        /// After the run, write a timeline of it to FILE: a self-contained HTML page with a
+        /// bar per task and the critical path marked (also when a task failed).
+        #[arg(long, value_name = "FILE.html")]
+        timings: Option<PathBuf>,
+        /// After the run, write it to FILE in Chrome's trace event format, for
+        /// chrome://tracing or ui.perfetto.dev (also when a task failed).
+        #[arg(long, value_name = "FILE.json")]
+        trace: Option<PathBuf>,
     },
     /// Show what `run` would do and why, running no task (probes do run).
     #[command(after_help = "\
@@ -230,6 +240,8 @@ fn dispatch(cli: Cli) -> u8 {
             dry_run,
             no_wait,
             jobs,
+            timings,
+            trace,
         } => with_project(&cli, &out, |project| {
             let jobs = jobs
                 .map(usize::from)
@@ -245,7 +257,11 @@ fn dispatch(cli: Cli) -> u8 {
             if *dry_run {
                 commands::plan(project, &out, targets, false, &options)
             } else {
-                commands::run(project, &out, targets, &options, *no_wait)
+                let files = commands::RunFiles {
+                    timings: timings.as_deref(),
+                    trace: trace.as_deref(),
+                };
+                commands::run(project, &out, targets, &options, *no_wait, &files)
             }
         }),
         Command::Plan { targets, exit_code } => with_project(&cli, &out, |project| {
@@ -325,6 +341,8 @@ pub(crate) struct Output {
     renderer: Renderer,
     pub(crate) json: bool,
     pub(crate) quiet: bool,
+    /// `--color`, for what decides per stream (the live view of `run`).
+    pub(crate) color: ColorChoice,
 }
 
 impl Output {
@@ -333,6 +351,7 @@ impl Output {
             renderer: Renderer::new(cli.color.for_stderr()),
             json: cli.json,
             quiet: cli.quiet,
+            color: cli.color,
         }
     }
 

@@ -86,6 +86,16 @@ impl Expander {
         }
     }
 
+    /// An expander for outputs: `.gitignore` does not apply (build results usually live in
+    /// ignored folders, and a changed output must still be seen). `.git/` and `.devgraph/`
+    /// are still never entered, and symlinks still never count.
+    pub fn for_outputs(root: &Path) -> Self {
+        Expander {
+            root: root.to_path_buf(),
+            ignores: Ignores::none(),
+        }
+    }
+
     /// As [`expand`].
     pub fn expand(&self, globs: &[String]) -> Vec<String> {
         FileSet::new(globs.iter().map(String::as_str))

@@ -12,6 +12,37 @@ pub const RECORD_VERSION: u32 = 1;
 /// A blake3 hash.
 pub type Hash = [u8; 32];
 
+/// Hashes as hex strings in JSON, as bytes in the store: the same types serve both.
+mod hex_hash {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(hash: &super::Hash, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&hash.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        } else {
+            serde::Serialize::serialize(hash, s)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<super::Hash, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            let bytes: Vec<u8> = (0..text.len())
+                .step_by(2)
+                .filter_map(|i| {
+                    text.get(i..i + 2)
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                })
+                .collect();
+            bytes
+                .try_into()
+                .map_err(|_| serde::de::Error::custom("expected 64 hex digits"))
+        } else {
+            <super::Hash>::deserialize(d)
+        }
+    }
+}
+
 /// Everything that decides a task's result (SPEC §3, "in the fingerprint"). Lists are kept
 /// sorted by name or path so the encoding is canonical.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,9 +67,10 @@ pub struct EnvEntry {
 /// An env value as it may be kept: in the clear (it is in the task files anyway), or only
 /// as a keyed hash (a secret: `hash_env`, `dotenv`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EnvValue {
     Plain(String),
-    Hidden(Hash),
+    Hidden(#[serde(with = "hex_hash")] Hash),
     /// A `hash_env` variable that is not set.
     Unset,
 }
@@ -47,6 +79,7 @@ pub enum EnvValue {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
     pub path: String,
+    #[serde(with = "hex_hash")]
     pub hash: Hash,
     /// The script named by the first word of `run` or `probe` (SPEC §3).
     pub implicit: bool,
@@ -55,9 +88,11 @@ pub struct FileEntry {
 /// What a probe reported. stdout enters the fingerprint by hash; a short preview is kept
 /// for `why`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ProbeState {
     Exited {
         status: i32,
+        #[serde(with = "hex_hash")]
         stdout_hash: Hash,
         preview: String,
     },
@@ -85,6 +120,7 @@ impl ProbeState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DepEntry {
     pub name: String,
+    #[serde(with = "hex_hash")]
     pub identity: Hash,
 }
 

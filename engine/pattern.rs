@@ -313,13 +313,26 @@ fn is_ignored(rules: &[Arc<Gitignore>], abs: &Path, is_dir: bool) -> bool {
 pub struct Ignores {
     /// By the ignore file's absolute path; `None` when it is missing or has no rules.
     read: Mutex<HashMap<PathBuf, Option<Arc<Gitignore>>>>,
+    /// Apply no ignore file at all (for outputs, which usually live in ignored folders).
+    off: bool,
 }
 
 impl Ignores {
+    /// No ignore rules: every file the globs name counts.
+    pub fn none() -> Self {
+        Ignores {
+            off: true,
+            ..Ignores::default()
+        }
+    }
+
     /// The rules of `file`, matched relative to its directory (or to `root` for
     /// `.git/info/exclude`). `probe`: check first that it is a regular file (symlinked
     /// `.gitignore` files are not read, as in git).
     fn get(&self, root: &Path, file: PathBuf, probe: bool) -> Option<Arc<Gitignore>> {
+        if self.off {
+            return None;
+        }
         if let Some(known) = self.lock().get(&file) {
             return known.clone();
         }

@@ -97,8 +97,10 @@ pub struct Context<'a> {
     key: Hash,
     /// Values of the `dotenv` files, in file order (later files win).
     dotenv: Vec<(String, String)>,
-    /// Reads each `.gitignore` once for every task of this check.
+    /// Expands inputs, reading each `.gitignore` once for every task of this check.
     expander: digest::Expander,
+    /// Expands outputs, to which `.gitignore` does not apply.
+    outputs: digest::Expander,
 }
 
 impl<'a> Context<'a> {
@@ -123,12 +125,14 @@ impl<'a> Context<'a> {
             }
         }
         let expander = digest::Expander::new(&project.root);
+        let outputs = digest::Expander::for_outputs(&project.root);
         Ok(Context {
             project,
             state,
             key,
             dotenv,
             expander,
+            outputs,
         })
     }
 
@@ -165,10 +169,17 @@ impl<'a> Context<'a> {
         for (n, v) in task.env.iter().chain(&task.matrix) {
             entries.insert(n.clone(), EnvValue::Plain(v.clone()));
         }
+        // A `hash_env` variable is fingerprinted with the value the command will get: from
+        // the task files or dotenv when they set it, else from devgraph's environment.
+        let command_env = self.command_env(task);
         for name in &task.hash_env {
-            let value = match std::env::var(name) {
-                Ok(v) => EnvValue::Hidden(secret::hide(&self.key, &v)),
-                Err(_) => EnvValue::Unset,
+            let from_files = command_env
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone());
+            let value = match from_files.or_else(|| std::env::var(name).ok()) {
+                Some(v) => EnvValue::Hidden(secret::hide(&self.key, &v)),
+                None => EnvValue::Unset,
             };
             entries.insert(name.clone(), value);
         }
@@ -219,7 +230,7 @@ impl<'a> Context<'a> {
         for entry in &mut inputs {
             entry.implicit = implicit.contains(&entry.path);
         }
-        let output_paths = self.expander.expand(&task.outputs);
+        let output_paths = self.outputs.expand(&task.outputs);
         let mut outputs = hash(root, &output_paths, &cache, &mut stats, &mut hashed_any);
         self.hide_dotenv_files(&mut inputs, &mut outputs, &mut stats);
         let mut deps = deps;
@@ -244,8 +255,7 @@ impl<'a> Context<'a> {
     pub fn outputs(&self, id: TaskId) -> Vec<FileEntry> {
         let task = self.project.graph.task(id);
         // A fresh walk: the task may have just created outputs (and .gitignore files).
-        // A fresh walk: the task may have just created outputs (and .gitignore files).
-        let paths = digest::expand(&self.project.root, &task.outputs);
+        let paths = self.outputs.expand(&task.outputs);
         // Just written: the stat cache cannot vouch for them.
         let mut outputs = hash(
             &self.project.root,

@@ -2,6 +2,8 @@
 //! `forget`. Each opens the store, decides through `plan`, and renders through `report`.
 
 use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{EXIT_INVALID, Output};
 use crate::graph::TaskId;
@@ -9,11 +11,9 @@ use crate::load::{self, Project};
 use crate::lock;
 use crate::plan::{self, Context, Verdict};
 use crate::report;
-use crate::state::State;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use crate::runner::{GroupStopper, TaskRunner};
-use crate::work::{self, Interrupts, Options};
+use crate::state::State;
+use crate::work::{self, Interrupts, Options, Runner as _};
 
 /// Exit code: a task failed or timed out (SPEC §5).
 pub const EXIT_FAILED: u8 = 1;
@@ -89,6 +89,63 @@ fn read_state(project: &Project, out: &Output) -> Result<Option<State>, ()> {
     State::open_read_only(&project.root).map_err(|e| out.error(&e))
 }
 
+/// The files `run` writes after the run: `--timings`, `--trace`.
+#[derive(Debug, Default)]
+pub struct RunFiles<'a> {
+    pub timings: Option<&'a Path>,
+    pub trace: Option<&'a Path>,
+}
+
+impl RunFiles<'_> {
+    fn each(&self) -> impl Iterator<Item = (&'static str, &Path)> {
+        [("timings", self.timings), ("trace", self.trace)]
+            .into_iter()
+            .filter_map(|(what, path)| Some((what, path?)))
+    }
+
+    /// Refuses, before anything runs, a file whose folder does not exist.
+    fn check(&self) -> bool {
+        for (what, path) in self.each() {
+            let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+            if folder.is_some_and(|f| !f.is_dir()) || path.is_dir() {
+                eprintln!(
+                    "error: cannot write the {what} to {}: {}",
+                    path.display(),
+                    if path.is_dir() {
+                        "it is a directory"
+                    } else {
+                        "its folder does not exist"
+                    }
+                );
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Writes the files of a run that ended; false when one could not be written.
+    fn write(&self, graph: &crate::graph::Graph, reports: &[work::Report], quiet: bool) -> bool {
+        let entries = report::timeline::entries(graph, reports);
+        let mut ok = true;
+        for (what, path) in self.each() {
+            let text = if what == "timings" {
+                report::timeline::html(&entries)
+            } else {
+                format!("{}\n", report::timeline::trace(&entries))
+            };
+            match std::fs::write(path, text) {
+                Ok(()) if !quiet => eprintln!("devgraph: {what} written to {}", path.display()),
+                Ok(()) => {}
+                Err(e) => {
+                    eprintln!("error: cannot write the {what} to {}: {e}", path.display());
+                    ok = false;
+                }
+            }
+        }
+        ok
+    }
+}
+
 /// `devgraph run`.
 pub fn run(
     project: &Project,
@@ -96,30 +153,16 @@ pub fn run(
     names: &[String],
     options: &Options,
     no_wait: bool,
+    files: &RunFiles,
 ) -> u8 {
     let Some(targets) = targets(project, out, names, false) else {
         return EXIT_INVALID;
     };
-    let waiting = |holder: Option<&lock::Holder>| {
-        eprintln!("devgraph: waiting for {} to finish", lock::describe(holder));
-    };
-    let _lock = match lock::acquire(&project.root, !no_wait, waiting) {
-        Ok(lock) => lock,
-        Err(lock::LockError::Held(holder)) => {
-            eprintln!(
-                "error: another devgraph is running in this project: {}",
-                lock::describe(holder.as_ref())
-            );
-            eprintln!("  help: wait for it to finish, or leave out --no-wait to wait for it");
-            return EXIT_INVALID;
-        }
-        Err(lock::LockError::Io(e)) => {
-            eprintln!(
-                "error: cannot take the lock {}/lock: {e}",
-                crate::state::DIR
-            );
-            return EXIT_INVALID;
-        }
+    if !files.check() {
+        return EXIT_INVALID;
+    }
+    let Some(_lock) = take_lock(&project.root, !no_wait) else {
+        return EXIT_INVALID;
     };
     let state = match State::open(&project.root) {
         Ok(state) => state,
@@ -158,9 +201,33 @@ pub fn run(
             }
         }
     }
+    let interrupts = interrupt_counter();
+    let runner = TaskRunner {
+        ctx: &ctx,
+        state: &state,
+        interrupts,
+    };
     let mut lines = report::run::Lines { quiet: out.quiet };
     let mut json = report::run::JsonLines;
-    let reporter: &mut dyn work::Reporter = if out.json { &mut json } else { &mut lines };
+    let mut live = (!out.json && !out.quiet && live_terminal()).then(|| {
+        let expected = wanted
+            .iter()
+            .filter_map(|&id| Some((project.graph.task(id).name.clone(), runner.expected(id)?)))
+            .collect();
+        report::live::Live::new(
+            wanted.len(),
+            wanted
+                .iter()
+                .map(|&id| project.graph.task(id).name.as_str()),
+            expected,
+            out.color.for_stdout(),
+        )
+    });
+    let reporter: &mut dyn work::Reporter = match &mut live {
+        Some(live) => live,
+        None if out.json => &mut json,
+        None => &mut lines,
+    };
     if out.json {
         let names: Vec<&str> = targets
             .iter()
@@ -171,12 +238,6 @@ pub fn run(
             serde_json::json!({ "event": "run_started", "targets": names })
         ));
     }
-    let interrupts = interrupt_counter();
-    let runner = TaskRunner {
-        ctx: &ctx,
-        state: &state,
-        interrupts,
-    };
     let recorded = |id| ctx.recorded_identity(id).ok().flatten();
     let reports = work::run(
         &project.graph,
@@ -188,6 +249,10 @@ pub fn run(
         &GroupStopper,
         &recorded,
     );
+    if let Some(live) = &mut live {
+        live.finish();
+    }
+    let written = files.write(&project.graph, &reports, out.quiet);
     let interrupted = interrupts.count() > 0;
     let failed = reports.iter().any(|r| r.result.is_failure());
     if out.json {
@@ -214,8 +279,42 @@ pub fn run(
         EXIT_INTERRUPTED
     } else if failed {
         EXIT_FAILED
+    } else if !written {
+        EXIT_INVALID
     } else {
         0
+    }
+}
+
+/// Whether `run` shows the live view: stdout is a terminal that can move its cursor.
+fn live_terminal() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stdout().is_terminal() && std::env::var_os("TERM").is_none_or(|term| term != "dumb")
+}
+
+/// Takes the project's lock (see `lock.rs`): waits for another run when `wait`, saying
+/// who holds it; otherwise reports the holder. `None` when it could not be taken (reported).
+fn take_lock(root: &std::path::Path, wait: bool) -> Option<lock::Lock> {
+    let waiting = |holder: Option<&lock::Holder>| {
+        eprintln!("devgraph: waiting for {} to finish", lock::describe(holder));
+    };
+    match lock::acquire(root, wait, waiting) {
+        Ok(lock) => Some(lock),
+        Err(lock::LockError::Held(holder)) => {
+            eprintln!(
+                "error: another devgraph is running in this project: {}",
+                lock::describe(holder.as_ref())
+            );
+            eprintln!("  help: wait for it to finish, or leave out --no-wait to wait for it");
+            None
+        }
+        Err(lock::LockError::Io(e)) => {
+            eprintln!(
+                "error: cannot take the lock {}/lock: {e}",
+                crate::state::DIR
+            );
+            None
+        }
     }
 }
 
@@ -446,6 +545,10 @@ pub fn forget(project: &Project, out: &Output, names: &[String]) -> u8 {
             return EXIT_INVALID;
         }
     };
+    // Never change the store under a running `run`.
+    let Some(_lock) = take_lock(&project.root, true) else {
+        return EXIT_INVALID;
+    };
     let names: Vec<&str> = ids
         .iter()
         .map(|&id| project.graph.task(id).name.as_str())
@@ -467,6 +570,10 @@ pub fn forget(project: &Project, out: &Output, names: &[String]) -> u8 {
 /// `devgraph forget --all`: deletes the store without opening it, so it also works when
 /// the store is damaged or from a newer devgraph.
 pub fn forget_all(root: &std::path::Path, out: &Output) -> u8 {
+    let _lock = match take_lock(root, false) {
+        Some(lock) => lock,
+        None => return EXIT_INVALID,
+    };
     match State::destroy(root) {
         Ok(()) => {
             if !out.quiet {

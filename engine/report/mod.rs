@@ -4,8 +4,10 @@
 pub mod cause;
 pub mod graph;
 pub mod list;
+pub mod live;
 pub mod plan;
 pub mod run;
+pub mod timeline;
 pub mod why;
 
 use std::io::IsTerminal;

@@ -31,34 +31,40 @@ impl Reporter for Lines {
     }
 
     fn finished(&mut self, task: &Task, report: &Report) {
-        match &report.result {
-            TaskResult::Ran if !self.quiet => {
-                println!("✔ {} ({})", task.name, seconds(report.duration))
-            }
-            TaskResult::Failed { exit, log } => eprintln!(
-                "✘ {} failed ({}) after {}{}",
-                task.name,
-                if exit.parse::<i32>().is_ok() {
-                    format!("exit {exit}")
-                } else {
-                    exit.clone()
-                },
-                seconds(report.duration),
-                log.as_deref()
-                    .map(|l| format!("; log: {l}"))
-                    .unwrap_or_default()
-            ),
-            TaskResult::TimedOut { after_ms, .. } => eprintln!(
-                "✘ {} timed out after {}",
-                task.name,
-                crate::duration::format(Duration::from_millis(*after_ms))
-            ),
-            _ => {}
+        if let Some(text) = failure(task, report) {
+            eprintln!("{text}");
+        } else if report.result == TaskResult::Ran && !self.quiet {
+            println!("✔ {} ({})", task.name, seconds(report.duration));
         }
     }
 
     fn note(&mut self, text: &str) {
         eprintln!("devgraph: {text}");
+    }
+}
+
+/// The `✘` line of a task that failed or timed out; `None` for any other result.
+pub fn failure(task: &Task, report: &Report) -> Option<String> {
+    match &report.result {
+        TaskResult::Failed { exit, log } => Some(format!(
+            "✘ {} failed ({}) after {}{}",
+            task.name,
+            if exit.parse::<i32>().is_ok() {
+                format!("exit {exit}")
+            } else {
+                exit.clone()
+            },
+            seconds(report.duration),
+            log.as_deref()
+                .map(|l| format!("; log: {l}"))
+                .unwrap_or_default()
+        )),
+        TaskResult::TimedOut { after_ms, .. } => Some(format!(
+            "✘ {} timed out after {}",
+            task.name,
+            crate::duration::format(Duration::from_millis(*after_ms))
+        )),
+        _ => None,
     }
 }
 
@@ -116,7 +122,8 @@ pub fn seconds(d: Duration) -> String {
     }
 }
 
-fn result_word(result: &TaskResult) -> String {
+/// The result in a word or two, as the summary shows it.
+pub fn result_word(result: &TaskResult) -> String {
     match result {
         TaskResult::Ran => "ran".into(),
         TaskResult::UpToDate => "up to date".into(),

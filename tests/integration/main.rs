@@ -5,6 +5,7 @@ mod commands;
 mod crash;
 mod diagnostics;
 mod drift;
+mod exec;
 mod fuzz;
 mod support;
 mod why;
