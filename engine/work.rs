@@ -313,9 +313,6 @@ pub fn run(
 
 /// For each wanted task, the expected time of the longest chain from it to the end of the
 /// run (its own expected time included); unknown times count as one second.
-fn id_rev(id: TaskId) -> std::cmp::Reverse<TaskId> {
-    std::cmp::Reverse(Graph::id(1000 - id.index()))
-}
 fn critical_path(graph: &Graph, wanted: &[TaskId], runner: &dyn Runner) -> HashMap<TaskId, u64> {
     let mut length: HashMap<TaskId, u64> = HashMap::with_capacity(wanted.len());
     for &id in wanted.iter().rev() {
@@ -342,8 +339,10 @@ impl Scheduler<'_> {
         match (&previous, &phase) {
             (Some(Phase::Waiting { .. }), Phase::Waiting { deps_left: 0 }) => {
                 self.phases.insert(id, Phase::Ready);
-                self.ready
-                    .push((self.priority.get(&id).copied().unwrap_or(0), id_rev(id)));
+                self.ready.push((
+                    self.priority.get(&id).copied().unwrap_or(0),
+                    std::cmp::Reverse(id),
+                ));
             }
             (Some(Phase::Waiting { .. }), Phase::Waiting { .. }) => {}
             (Some(Phase::Ready), Phase::Running { .. }) => self.running += 1,
