@@ -83,6 +83,16 @@ impl TaskRunner<'_> {
                 identity: Some(current.record.identity(declares)),
             });
         }
+        // Ctrl-C while this task was being decided: do not start anything new.
+        if self.interrupts.count() > 0 {
+            let result = TaskResult::Cancelled;
+            return Ok(Finished {
+                result,
+                causes,
+                duration: Duration::ZERO,
+                identity: None,
+            });
+        }
         events(Event::Started {
             causes: causes.clone(),
         });

@@ -178,11 +178,7 @@ pub fn run(
     let Some(ctx) = context(project, Some(&state)) else {
         return EXIT_INVALID;
     };
-    let wanted = if options.only {
-        targets.clone()
-    } else {
-        project.graph.closure(&targets)
-    };
+    let wanted = work::wanted(&project.graph, &targets, options.only);
     let missing = crate::preflight::check(&ctx, &wanted);
     if !missing.is_empty() {
         eprintln!("{missing}");
@@ -352,11 +348,7 @@ pub fn plan(
     let Some(ctx) = context(project, state.as_ref()) else {
         return EXIT_INVALID;
     };
-    let ids = if options.only {
-        targets.clone()
-    } else {
-        project.graph.closure(&targets)
-    };
+    let ids = work::wanted(&project.graph, &targets, options.only);
     let forced: HashSet<TaskId> = if options.force_all {
         ids.iter().copied().collect()
     } else if options.force {
