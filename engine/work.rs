@@ -3,7 +3,7 @@
 //! up to `-j` at a time, longest remaining critical path first. A task is handed to the
 //! [`Runner`] only when all its deps are done, so it is decided (and its probe run) in the
 //! world they left. Runners work on threads and report back through a channel; everything
-//! the user sees is printed from the scheduler's thread. See "Scheduling" in docs/design.md.
+//! the user sees is printed from the scheduler's thread. See "Running" in docs/design.md.
 
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
