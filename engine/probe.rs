@@ -90,6 +90,7 @@ fn run_one(shell: &[String], cwd: &Path, probe: &Probe) -> Outcome {
         cwd,
         env: &probe.env,
         timeout: Some(probe.timeout),
+        stopped_from_outside: None,
     };
     let (exit, stdout, _stderr) = process::capture(&spec);
     let exited = |status: i32| Outcome::Exited {

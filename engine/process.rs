@@ -50,7 +50,7 @@ const KILL_SETTLE: Duration = Duration::from_secs(1);
 
 /// What to run: `shell` words (e.g. `["bash", "-eo", "pipefail", "-c"]`) + the script, in
 /// `cwd`, with `env` added to the inherited environment.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Spec<'a> {
     /// The shell and its options; the script is appended as the last argument.
     pub shell: &'a [String],
@@ -62,6 +62,10 @@ pub struct Spec<'a> {
     pub env: &'a [(String, String)],
     /// Stop the group after this long; the result is then `Exit::TimedOut`.
     pub timeout: Option<Duration>,
+    /// True while someone else is stopping the group (Ctrl-C): the output is then read
+    /// until the whole group is gone, not only for [`DRAIN`] after the shell exits, so a
+    /// child still cleaning up is not killed by SIGPIPE (watchexec #960).
+    pub stopped_from_outside: Option<&'a (dyn Fn() -> bool + Sync)>,
 }
 
 /// Which output stream a line came from.
@@ -334,7 +338,8 @@ fn drive(spec: &Spec, on_start: &mut dyn FnMut(i32), sink: &mut dyn Sink) -> Exi
             }
             phase => phase,
         };
-        let stopping = matches!(phase, Phase::Stopping { .. });
+        let stopping = matches!(phase, Phase::Stopping { .. })
+            || (spec.stopped_from_outside.is_some_and(|f| f()) && group_alive(pgid));
         if status.is_some() && !stopping {
             let until = *drain_until.get_or_insert(now + DRAIN);
             if pipes.all_closed() || now >= until {
@@ -653,6 +658,7 @@ mod tests {
             cwd,
             env: &[],
             timeout: None,
+            stopped_from_outside: None,
         }
     }
 

@@ -163,12 +163,14 @@ impl TaskRunner<'_> {
                 }
             };
             self.state.begin(&task.name, &log_path)?;
+            let interrupted = || self.interrupts.count() > 0;
             let spec = process::Spec {
                 shell: &ctx.project.settings.shell,
                 script,
                 cwd: &ctx.project.root,
                 env: &env,
                 timeout: task.timeout,
+                stopped_from_outside: Some(&interrupted),
             };
             let mut group = None;
             let exit = process::run(
@@ -185,7 +187,9 @@ impl TaskRunner<'_> {
             );
             // No process of a task outlives it (SPEC §6): a background process it left
             // behind (`cmd &`) is stopped now, gracefully first.
+            // (After Ctrl-C the scheduler is already stopping the group: leave it to that.)
             if let Some(pgid) = group
+                && self.interrupts.count() == 0
                 && process::group_alive(pgid)
             {
                 log::line(
@@ -243,7 +247,14 @@ impl TaskRunner<'_> {
                 task.retries,
                 crate::duration::format(delay)
             )));
-            std::thread::sleep(delay);
+            // Wait out the delay, but give up at once on Ctrl-C: no further attempt.
+            let until = Instant::now() + delay;
+            while Instant::now() < until {
+                if self.interrupts.count() > 0 {
+                    return Ok((TaskResult::Interrupted { log: None }, None));
+                }
+                std::thread::sleep((until - Instant::now()).min(Duration::from_millis(20)));
+            }
             delay = delay.saturating_mul(2);
         }
     }

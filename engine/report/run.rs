@@ -145,9 +145,16 @@ pub fn summary(graph: &Graph, reports: &[Report]) -> String {
         .max()
         .unwrap_or(4)
         .max(4);
+    // As wide as the longest result word here ("interrupted" is one wider than the rest).
+    let result_width = reports
+        .iter()
+        .map(|r| result_word(&r.result).len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
     let _ = writeln!(
         out,
-        "{:width$}  {:10}  {:>7}  why",
+        "{:width$}  {:result_width$}  {:>7}  why",
         "task", "result", "time"
     );
     for r in reports {
@@ -158,13 +165,14 @@ pub fn summary(graph: &Graph, reports: &[Report]) -> String {
             _ => cause::summary(&r.causes),
         };
         let time = match r.result {
-            TaskResult::Ran | TaskResult::Failed { .. } | TaskResult::TimedOut { .. } => {
-                seconds(r.duration)
-            }
+            TaskResult::Ran
+            | TaskResult::Failed { .. }
+            | TaskResult::TimedOut { .. }
+            | TaskResult::Interrupted { .. } => seconds(r.duration),
             _ => String::new(),
         };
         let line = format!(
-            "{:width$}  {:10}  {:>7}  {why}",
+            "{:width$}  {:result_width$}  {:>7}  {why}",
             graph.task(r.id).name,
             result_word(&r.result),
             time
