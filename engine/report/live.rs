@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
@@ -39,6 +39,8 @@ pub struct Live {
     multi: MultiProgress,
     overall: ProgressBar,
     running: HashMap<String, Running>,
+    /// Counts the tasks that started, to give lines to hidden ones in the order they began.
+    started: u64,
     /// How long each task's last success took, by task name.
     expected: HashMap<String, Duration>,
     name_width: usize,
@@ -46,14 +48,32 @@ pub struct Live {
     failed: usize,
     /// The bars are gone (after [`Live::finish`]).
     finished: bool,
+    /// Whether we turned the terminal's `ECHOCTL` off (see [`quiet_control_echo`]).
+    echoctl_off: bool,
 }
 
 /// A task whose command is running.
 struct Running {
-    bar: ProgressBar,
+    /// Its line on screen; `None` while the terminal has no room for it (more tasks run
+    /// than it has lines). It gets one when a line frees up.
+    bar: Option<ProgressBar>,
+    order: u64,
+    began: Instant,
+    /// Why it runs, shown until it prints something.
+    why: String,
     /// Its last [`TAIL`] lines of output, and how many came before them.
     tail: VecDeque<String>,
     dropped: usize,
+}
+
+impl Running {
+    /// What its line shows: its last line with something on it, else why it runs.
+    fn message(&self) -> String {
+        match self.tail.iter().rev().find(|l| !l.trim().is_empty()) {
+            Some(line) => line.clone(),
+            None => self.why.clone(),
+        }
+    }
 }
 
 impl Live {
@@ -71,19 +91,24 @@ impl Live {
             .map(|n| n.chars().count())
             .max()
             .unwrap_or(0)
-            .min(MAX_NAME);
-        let overall = multi.add(ProgressBar::new(total as u64));
-        overall.set_style(overall_style(color));
+            .min(MAX_NAME)
+            .min(terminal_size().0 / 3);
+        let overall = multi.add(
+            ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::hidden())
+                .with_style(overall_style(color)),
+        );
         overall.enable_steady_tick(TICK);
         Live {
             multi,
             overall,
             running: HashMap::new(),
+            started: 0,
             expected,
             name_width,
             color,
             failed: 0,
             finished: false,
+            echoctl_off: quiet_control_echo(),
         }
     }
 
@@ -93,11 +118,16 @@ impl Live {
             return;
         }
         for (_, running) in self.running.drain() {
-            running.bar.finish_and_clear();
-            self.multi.remove(&running.bar);
+            if let Some(bar) = running.bar {
+                bar.finish_and_clear();
+                self.multi.remove(&bar);
+            }
         }
         self.overall.finish_and_clear();
         let _ = self.multi.clear();
+        if self.echoctl_off {
+            restore_control_echo();
+        }
     }
 
     fn print(&self, text: &str) {
@@ -108,9 +138,43 @@ impl Live {
         paint(self.color, code, text)
     }
 
+    /// Gives lines to hidden running tasks, oldest first, while the terminal has room: one
+    /// line per task, the overall bar, and a spare line for the cursor.
+    fn show_what_fits(&mut self) {
+        let room = terminal_size().1.saturating_sub(2).max(1);
+        let mut shown = self.running.values().filter(|r| r.bar.is_some()).count();
+        while shown < room {
+            let Some((name, running)) = self
+                .running
+                .iter_mut()
+                .filter(|(_, r)| r.bar.is_none())
+                .min_by_key(|(_, r)| r.order)
+            else {
+                break;
+            };
+            let expected = self.expected.get(name).copied();
+            // The expected column is kept only when some task has a past run to go by.
+            let reserve = !self.expected.is_empty();
+            // Built hidden and complete, so nothing is drawn until it is among the bars.
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
+                .with_style(task_style(expected, reserve, self.color))
+                .with_prefix(pad(name, self.name_width))
+                .with_message(running.message())
+                .with_elapsed(running.began.elapsed());
+            let bar = self.multi.insert_before(&self.overall, bar);
+            bar.enable_steady_tick(TICK);
+            running.bar = Some(bar);
+            shown += 1;
+        }
+    }
+
     /// The counts after the overall bar: "2 running · 1 failed".
     fn update_status(&self) {
         let mut status = format!("{} running", self.running.len());
+        let hidden = self.running.values().filter(|r| r.bar.is_none()).count();
+        if hidden > 0 {
+            let _ = write!(status, " ({hidden} not shown)");
+        }
         if self.failed > 0 {
             let failed = format!("{} failed", self.failed);
             status.push_str(" · ");
@@ -128,33 +192,29 @@ impl Drop for Live {
 
 impl Reporter for Live {
     fn started(&mut self, task: &Task, causes: &[Cause]) {
-        let expected = self.expected.get(&task.name).copied();
-        let bar = self
-            .multi
-            .insert_before(&self.overall, ProgressBar::new_spinner());
-        // The expected column is kept only when some task has a past run to go by.
-        let reserve = !self.expected.is_empty();
-        bar.set_style(task_style(expected, reserve, self.color));
-        bar.set_prefix(pad(&task.name, self.name_width));
-        // Until the task says something, the line says why it runs.
-        bar.set_message(self.paint(DIM, &format!("({})", cause::summary(causes))));
-        bar.enable_steady_tick(TICK);
-        // A retry starts again: the bar is new, the output so far is kept.
-        if let Some(old) = self.running.insert(
-            task.name.clone(),
-            Running {
-                bar,
-                tail: VecDeque::with_capacity(TAIL),
-                dropped: 0,
-            },
-        ) {
-            old.bar.finish_and_clear();
-            self.multi.remove(&old.bar);
+        self.started += 1;
+        let why = self.paint(DIM, &format!("({})", cause::summary(causes)));
+        let fresh = Running {
+            bar: None,
+            order: self.started,
+            began: Instant::now(),
+            why,
+            tail: VecDeque::with_capacity(TAIL),
+            dropped: 0,
+        };
+        // The runner starts a task once (retries happen inside); should it start again,
+        // the line starts afresh and the output so far is kept.
+        if let Some(old) = self.running.insert(task.name.clone(), fresh) {
+            if let Some(bar) = old.bar {
+                bar.finish_and_clear();
+                self.multi.remove(&bar);
+            }
             if let Some(new) = self.running.get_mut(&task.name) {
                 new.tail = old.tail;
                 new.dropped = old.dropped;
             }
         }
+        self.show_what_fits();
         self.update_status();
     }
 
@@ -167,19 +227,22 @@ impl Reporter for Live {
             running.tail.pop_front();
             running.dropped += 1;
         }
-        // The bar shows the last line that has something to show.
-        if !text.trim().is_empty() {
-            running.bar.set_message(text.clone());
+        // The line shows the last output line that has something to show.
+        if let Some(bar) = &running.bar
+            && !text.trim().is_empty()
+        {
+            bar.set_message(text.clone());
         }
         running.tail.push_back(text);
     }
 
     fn finished(&mut self, task: &Task, report: &Report) {
         let running = self.running.remove(&task.name);
-        if let Some(running) = &running {
-            running.bar.finish_and_clear();
-            self.multi.remove(&running.bar);
+        if let Some(bar) = running.as_ref().and_then(|r| r.bar.as_ref()) {
+            bar.finish_and_clear();
+            self.multi.remove(bar);
         }
+        self.show_what_fits();
         self.overall.inc(1);
         let mut text = String::new();
         if let Some(line) = failure(task, report) {
@@ -234,6 +297,51 @@ impl Reporter for Live {
 
     fn note(&mut self, text: &str) {
         self.print(&format!("devgraph: {}", clean(text)));
+    }
+}
+
+/// Stops the terminal from echoing Ctrl-C as `^C` while the bars are drawn, and says
+/// whether it did.
+///
+/// indicatif pads every line to the full width and leaves the cursor in the last column,
+/// so the terminal's next character wraps to a new line. The kernel echoes `^C` there the
+/// moment Ctrl-C is pressed, the bars move down a line, and the next redraw leaves their
+/// top line behind on the screen. Without `ECHOCTL` the kernel echoes the bare control
+/// character, which a terminal does not print. Only done in the foreground (changing the
+/// terminal from the background would stop us with SIGTTOU); undone by
+/// [`restore_control_echo`]. If devgraph is killed outright, the only trace is that Ctrl-C
+/// no longer shows as `^C` in that terminal.
+fn quiet_control_echo() -> bool {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcgetpgrp, tcsetattr};
+    let out = std::io::stdout();
+    if tcgetpgrp(&out).ok() != Some(rustix::process::getpgrp()) {
+        return false;
+    }
+    let Ok(mut modes) = tcgetattr(&out) else {
+        return false;
+    };
+    if !modes.local_modes.contains(LocalModes::ECHOCTL) {
+        return false;
+    }
+    modes.local_modes.remove(LocalModes::ECHOCTL);
+    tcsetattr(&out, OptionalActions::Now, &modes).is_ok()
+}
+
+/// Turns `ECHOCTL` back on (see [`quiet_control_echo`]).
+fn restore_control_echo() {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let out = std::io::stdout();
+    if let Ok(mut modes) = tcgetattr(&out) {
+        modes.local_modes.insert(LocalModes::ECHOCTL);
+        let _ = tcsetattr(&out, OptionalActions::Now, &modes);
+    }
+}
+
+/// The terminal's width and height (80 by 24 when it cannot be told).
+fn terminal_size() -> (usize, usize) {
+    match rustix::termios::tcgetwinsize(std::io::stdout()) {
+        Ok(size) if size.ws_col > 0 && size.ws_row > 0 => (size.ws_col.into(), size.ws_row.into()),
+        _ => (80, 24),
     }
 }
 

@@ -223,10 +223,11 @@ p { margin: 4px 0; }
 .muted { color: #59636e; }
 .legend span { display: inline-block; margin-right: 14px; }
 .legend i { display: inline-block; width: 12px; height: 12px; border-radius: 2px; vertical-align: -1px; margin-right: 4px; }
-.chart { margin-top: 16px; border-top: 1px solid #d1d9e0; }
+.chart { position: relative; margin-top: 16px; border-top: 1px solid #d1d9e0; }
+.gridlines { position: absolute; top: 0; bottom: 0; left: var(--names); right: 0; pointer-events: none; }
 .row { display: flex; align-items: center; height: 22px; border-bottom: 1px solid #f0f2f4; }
 .row:hover { background: #f6f8fa; }
-.name { flex: 0 0 var(--names); padding-right: 10px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; font-family: ui-monospace, monospace; font-size: 12px; text-align: right; }
+.name { flex: 0 0 var(--names); box-sizing: border-box; padding-right: 10px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; font-family: ui-monospace, monospace; font-size: 12px; text-align: right; }
 .crit .name { font-weight: 600; }
 .crit .name::before { content: "◆ "; color: #cf222e; }
 .track { position: relative; flex: 1; height: 100%; }
@@ -331,11 +332,15 @@ pub fn html(entries: &[Entry]) -> String {
         ticks.push(t);
         t += step;
     }
-    let grid: String = ticks
-        .iter()
-        .map(|&t| format!("<div class=\"grid\" style=\"left:{:.3}%\"></div>", pct(t)))
-        .collect();
-    out.push_str("<div class=\"chart\">\n<div class=\"row axis\"><div class=\"name\"></div><div class=\"track\">");
+    out.push_str("<div class=\"chart\">\n<div class=\"gridlines\">");
+    for &t in &ticks {
+        let _ = write!(
+            out,
+            "<div class=\"grid\" style=\"left:{:.3}%\"></div>",
+            pct(t)
+        );
+    }
+    out.push_str("</div>\n<div class=\"row axis\"><div class=\"name\"></div><div class=\"track\">");
     for &t in &ticks {
         let _ = write!(
             out,
@@ -389,7 +394,7 @@ pub fn html(entries: &[Entry]) -> String {
         let _ = writeln!(
             out,
             "<div class=\"row{crit}\" title=\"{title}\"><div class=\"name\">{name}</div>\
-             <div class=\"track\">{grid}<div class=\"bar {class}{crit}\" style=\"left:{left:.3}%;width:{width:.3}%\"></div>\
+             <div class=\"track\"><div class=\"bar {class}{crit}\" style=\"left:min({left:.3}%, calc(100% - 2px));width:{width:.3}%\"></div>\
              <span class=\"label\" style=\"{label}\">{label_text}</span></div></div>",
             title = escape(&title),
             name = escape(&e.name),
