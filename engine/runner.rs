@@ -129,8 +129,9 @@ impl TaskRunner<'_> {
             finished_at_ms: now_ms(),
             duration_ms: duration.as_millis() as u64,
         };
-        self.state.succeed(&task.name, &success, &contents)?;
-        self.state.save_stat_cache(&task.name, &current.stats)?;
+        // The stat cache only changes when a file had to be read.
+        let stats = current.hashed_any.then_some(current.stats.as_slice());
+        self.state.succeed(&task.name, &success, &contents, stats)?;
         Ok(Finished {
             result,
             causes,
@@ -155,14 +156,8 @@ impl TaskRunner<'_> {
         let mut delay = task.retry_delay;
         let mut attempt = 0;
         loop {
-            let (log_path, mut log_file) = match log::create(&ctx.project.root, &task.name) {
-                Ok(created) => created,
-                Err(e) => {
-                    let exit = format!("cannot write its log: {e}");
-                    return Ok((TaskResult::Failed { exit, log: None }, None));
-                }
-            };
-            self.state.begin(&task.name, &log_path)?;
+            let mut log_file = log::TaskLog::new(&ctx.project.root, &task.name);
+            self.state.begin(&task.name, &log_file.path)?;
             let interrupted = || self.interrupts.count() > 0;
             let spec = process::Spec {
                 shell: &ctx.project.settings.shell,
@@ -181,7 +176,7 @@ impl TaskRunner<'_> {
                     events(Event::Group(pgid));
                 },
                 &mut |stream, line| {
-                    log::line(&mut log_file, line);
+                    log_file.line(line);
                     events(Event::Line(stream, line.to_string()));
                 },
             );
@@ -192,13 +187,10 @@ impl TaskRunner<'_> {
                 && self.interrupts.count() == 0
                 && process::group_alive(pgid)
             {
-                log::line(
-                    &mut log_file,
-                    "devgraph: stopping processes the task left running",
-                );
+                log_file.line("devgraph: stopping processes the task left running");
                 process::stop_group(pgid, STOP_GRACE);
             }
-            let log = Some(log_path);
+            let log = Some(log_file.path.clone());
             let result = match exit {
                 _ if self.interrupts.count() > 0 => TaskResult::Interrupted { log },
                 Exit::Code(0) => TaskResult::Ran,
@@ -211,26 +203,31 @@ impl TaskRunner<'_> {
                     log,
                 },
                 Exit::TimedOut(after) => {
-                    log::line(
-                        &mut log_file,
-                        &format!(
-                            "devgraph: timed out after {}",
-                            crate::duration::format(after)
-                        ),
-                    );
+                    log_file.line(&format!(
+                        "devgraph: timed out after {}",
+                        crate::duration::format(after)
+                    ));
                     TaskResult::TimedOut {
                         after_ms: after.as_millis() as u64,
                         log,
                     }
                 }
                 Exit::SpawnFailed(message) => {
-                    log::line(&mut log_file, &format!("devgraph: cannot start: {message}"));
+                    log_file.line(&format!("devgraph: cannot start: {message}"));
                     TaskResult::Failed {
                         exit: format!("cannot start: {message}"),
                         log,
                     }
                 }
             };
+            match &result {
+                TaskResult::Failed { exit, .. } if exit.parse::<i32>().is_ok() => {
+                    log_file.line(&format!("devgraph: exited with code {exit}"))
+                }
+                TaskResult::Failed { exit, .. } => log_file.line(&format!("devgraph: {exit}")),
+                TaskResult::Interrupted { .. } => log_file.line("devgraph: interrupted"),
+                _ => {}
+            }
             if result == TaskResult::Ran {
                 let mut record = current.record.clone();
                 record.outputs = ctx.outputs(id);

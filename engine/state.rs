@@ -386,18 +386,27 @@ impl State {
             .map_err(|e| corrupt(&self.path, e))
     }
 
-    /// Commits a success: the record, the attempt, and the kept contents of its text
-    /// inputs, in one transaction. Contents no task refers to any more are dropped.
+    /// Commits a success: the record, the attempt, the kept contents of its text inputs,
+    /// and (when given) its stat cache, in one transaction. Contents no task refers to any
+    /// more are dropped.
     pub fn succeed(
         &self,
         task: &str,
         success: &Success,
         contents: &[(Hash, String)],
+        stats: Option<&[(String, CacheEntry)]>,
     ) -> Result<(), StateError> {
         let path = self.path.clone();
         let err = |e: rusqlite::Error| corrupt(&path, e);
         let db = self.db();
         let tx = db.unchecked_transaction().map_err(err)?;
+        if let Some(entries) = stats {
+            let blob = postcard::to_allocvec(entries)
+                .unwrap_or_else(|e| unreachable!("BUG: encoding stat cache: {e}"));
+            tx.prepare_cached("INSERT OR REPLACE INTO stat_cache (task, entries) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![task, blob]))
+                .map_err(err)?;
+        }
         tx.prepare_cached(
             "INSERT OR REPLACE INTO success (task, record, fingerprint, identity, finished_at, duration_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -563,7 +572,7 @@ mod tests {
             vec![("a".to_string(), Some(4242))]
         );
         state
-            .succeed("a", &success(), &[([1; 32], "hello\n".into())])
+            .succeed("a", &success(), &[([1; 32], "hello\n".into())], None)
             .unwrap();
         let s = state.success("a").unwrap().unwrap();
         assert_eq!(s.record, success().record);
@@ -575,7 +584,7 @@ mod tests {
         assert_eq!(state.content(&[1; 32]).unwrap().as_deref(), Some("hello\n"));
         assert!(state.running().unwrap().is_empty());
         // A new success without that content lets it go.
-        state.succeed("a", &success(), &[]).unwrap();
+        state.succeed("a", &success(), &[], None).unwrap();
         assert!(!state.has_content(&[1; 32]).unwrap());
     }
 
@@ -625,7 +634,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = State::open(dir.path()).unwrap();
         state.begin("a", "log").unwrap();
-        state.succeed("a", &success(), &[]).unwrap();
+        state.succeed("a", &success(), &[], None).unwrap();
         assert_eq!(state.forget(&["a", "nothing"]).unwrap(), 1);
         assert!(state.success("a").unwrap().is_none());
         assert!(state.attempt("a").unwrap().is_none());

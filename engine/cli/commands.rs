@@ -497,10 +497,31 @@ pub fn log(project: &Project, out: &Output, task: &str, list: bool) -> u8 {
         let text: String = logs.iter().map(|p| format!("{}\n", relative(p))).collect();
         return out.stdout(&text);
     }
-    let Some(last) = logs.last() else {
-        eprintln!("error: `{name}` has no log yet: it has not run in this project");
-        return EXIT_INVALID;
+    // The last attempt's log, as recorded: a quiet run writes no file, and then an older
+    // file would be the wrong answer.
+    let recorded = State::open_read_only(&project.root)
+        .ok()
+        .flatten()
+        .and_then(|state| state.attempt(name).ok().flatten())
+        .and_then(|attempt| attempt.log)
+        .filter(|log| !log.is_empty());
+    let last = match recorded {
+        Some(log) => project.root.join(log),
+        None => match logs.last() {
+            Some(last) => last.clone(),
+            None => {
+                eprintln!("error: `{name}` has no log yet: it has not run in this project");
+                return EXIT_INVALID;
+            }
+        },
     };
+    if !last.exists() {
+        if !out.quiet {
+            eprintln!("devgraph: the last run of `{name}` printed nothing");
+        }
+        return 0;
+    }
+    let last = &last;
     match std::fs::read(last) {
         Ok(bytes) => {
             use std::io::Write as _;

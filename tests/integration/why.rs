@@ -59,11 +59,11 @@ fn last_attempt_failed_gives_the_exit_code_and_the_log() {
         "t is drifted:\n  last attempt failed with exit code 3; log: .devgraph/logs/t/[LOG]\n",
         "",
     );
-    // The log named is the one that holds what the task printed.
+    // The log named is the one that holds what the task printed, and how it ended.
     let why = t.run(&["why", "t"]).stdout;
     let log = why.trim_end().rsplit("log: ").next().unwrap();
     let text = std::fs::read_to_string(t.root().join(log)).expect("the log exists");
-    assert_eq!(text, "broken\n");
+    assert_eq!(text, "broken\ndevgraph: exited with code 3\n");
 }
 
 #[test]
