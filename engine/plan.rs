@@ -210,10 +210,6 @@ impl<'a> Context<'a> {
         probe: Option<ProbeState>,
     ) -> Result<Current, StateError> {
         let task = self.project.graph.task(id);
-        let cache = match self.state {
-            Some(state) => state.stat_cache(&task.name)?,
-            None => HashMap::new(),
-        };
         let mut stats = Vec::new();
         let mut hashed_any = false;
         let root = &self.project.root;
@@ -226,11 +222,18 @@ impl<'a> Context<'a> {
             .collect();
         input_paths.extend(implicit.iter().cloned());
         input_paths.sort();
+        let output_paths = self.outputs.expand(&task.outputs);
+        // A task with no files has no stat cache to read.
+        let cache = match self.state {
+            Some(state) if !(input_paths.is_empty() && output_paths.is_empty()) => {
+                state.stat_cache(&task.name)?
+            }
+            _ => HashMap::new(),
+        };
         let mut inputs = hash(root, &input_paths, &cache, &mut stats, &mut hashed_any);
         for entry in &mut inputs {
             entry.implicit = implicit.contains(&entry.path);
         }
-        let output_paths = self.outputs.expand(&task.outputs);
         let mut outputs = hash(root, &output_paths, &cache, &mut stats, &mut hashed_any);
         self.hide_dotenv_files(&mut inputs, &mut outputs, &mut stats);
         let mut deps = deps;
