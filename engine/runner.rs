@@ -212,13 +212,10 @@ impl TaskRunner<'_> {
                         log,
                     }
                 }
-                Exit::SpawnFailed(message) => {
-                    log_file.line(&format!("devgraph: cannot start: {message}"));
-                    TaskResult::Failed {
-                        exit: format!("cannot start: {message}"),
-                        log,
-                    }
-                }
+                Exit::SpawnFailed(message) => TaskResult::Failed {
+                    exit: format!("cannot start: {message}"),
+                    log,
+                },
             };
             match &result {
                 TaskResult::Failed { exit, .. } if exit.parse::<i32>().is_ok() => {

@@ -263,7 +263,7 @@ pub fn run(
                 })
             })
             .collect();
-        let event = serde_json::json!({ "event": "run_finished", "ok": !failed, "tasks": tasks });
+        let event = serde_json::json!({ "event": "run_finished", "ok": !failed && !interrupted, "tasks": tasks });
         out.stdout(&format!("{event}\n"));
     } else if !out.quiet || failed {
         out.stdout(&format!(
@@ -486,6 +486,12 @@ pub fn log(project: &Project, out: &Output, task: &str, list: bool) -> u8 {
         return EXIT_INVALID;
     };
     let name = &project.graph.task(ids[0]).name;
+    if project.graph.task(ids[0]).is_group() {
+        if !out.quiet {
+            eprintln!("devgraph: `{name}` is a group: it runs no command, so it has no log");
+        }
+        return 0;
+    }
     let logs = crate::log::list(&project.root, name);
     let relative = |p: &std::path::Path| {
         p.strip_prefix(&project.root)
