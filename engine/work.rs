@@ -235,7 +235,38 @@ pub fn run(
     let (tx, rx) = mpsc::channel::<Message>();
     let mut stopping = false;
     let mut seen_interrupts = 0;
+    // `jobs` workers take tasks from one queue: a thread per task cost a stack mapping and a
+    // clone each, noticeable on graphs of thousands of quick tasks.
+    let (job_tx, job_rx) = mpsc::channel::<(TaskId, Vec<DepEntry>, bool)>();
+    let job_rx = std::sync::Mutex::new(job_rx);
     std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let tx = tx.clone();
+            let job_rx = &job_rx;
+            scope.spawn(move || {
+                loop {
+                    let job = job_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok((id, deps, forced)) = job else { break };
+                    let send = |event| {
+                        let _ = tx.send(Message::Event(id, event));
+                    };
+                    // A panic in a runner is our bug; it must end the task, not hang the run.
+                    let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        runner.run(id, deps, forced, &send)
+                    }))
+                    .unwrap_or_else(|_| Finished {
+                        result: TaskResult::Failed {
+                            exit: "devgraph bug: the runner panicked".into(),
+                            log: None,
+                        },
+                        causes: Vec::new(),
+                        duration: Duration::ZERO,
+                        identity: None,
+                    });
+                    let _ = tx.send(Message::Done(id, finished));
+                }
+            });
+        }
         loop {
             let interrupts_now = interrupts.count();
             if interrupts_now > seen_interrupts {
@@ -261,26 +292,8 @@ pub fn run(
                 s.started.insert(id, s.began.elapsed());
                 let deps = s.dep_entries(id, recorded_identity);
                 let forced = options.force_all || (options.force && targets.contains(&id));
-                let tx = tx.clone();
-                scope.spawn(move || {
-                    let send = |event| {
-                        let _ = tx.send(Message::Event(id, event));
-                    };
-                    // A panic in a runner is our bug; it must end the task, not hang the run.
-                    let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        runner.run(id, deps, forced, &send)
-                    }))
-                    .unwrap_or_else(|_| Finished {
-                        result: TaskResult::Failed {
-                            exit: "devgraph bug: the runner panicked".into(),
-                            log: None,
-                        },
-                        causes: Vec::new(),
-                        duration: Duration::ZERO,
-                        identity: None,
-                    });
-                    let _ = tx.send(Message::Done(id, finished));
-                });
+                // The pool never has more than `jobs` tasks in hand, so this cannot block.
+                let _ = job_tx.send((id, deps, forced));
             }
             if s.running == 0 {
                 break;
@@ -300,6 +313,8 @@ pub fn run(
                 }
             }
         }
+        // No more work: the workers see the closed queue and end.
+        drop(job_tx);
     });
     // Whatever never started: below a failure it is skipped, otherwise cancelled.
     for &id in &wanted {
