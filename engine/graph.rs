@@ -57,6 +57,34 @@ pub struct Task {
     pub origin: Origin,
 }
 
+#[cfg(test)]
+impl Task {
+    /// A task with a command and defaults everywhere else, for tests.
+    pub(crate) fn named(name: &str) -> Task {
+        Task {
+            name: name.into(),
+            desc: None,
+            run: Some("true".into()),
+            inputs: vec![],
+            outputs: vec![],
+            env: vec![],
+            matrix: vec![],
+            hash_env: vec![],
+            requires_env: vec![],
+            requires_tools: vec![],
+            probe: None,
+            probe_timeout: Duration::from_secs(10),
+            timeout: None,
+            retries: 0,
+            retry_delay: Duration::ZERO,
+            origin: Origin {
+                file: 0,
+                span: 0..0,
+            },
+        }
+    }
+}
+
 impl Task {
     /// A group has no command: it is up to date when its deps are.
     pub fn is_group(&self) -> bool {
@@ -251,33 +279,9 @@ impl Graph {
 mod tests {
     use super::*;
 
-    fn task(name: &str) -> Task {
-        Task {
-            name: name.into(),
-            desc: None,
-            run: Some("true".into()),
-            inputs: vec![],
-            outputs: vec![],
-            env: vec![],
-            matrix: vec![],
-            hash_env: vec![],
-            requires_env: vec![],
-            requires_tools: vec![],
-            probe: None,
-            probe_timeout: Duration::from_secs(10),
-            timeout: None,
-            retries: 0,
-            retry_delay: Duration::ZERO,
-            origin: Origin {
-                file: 0,
-                span: 0..0,
-            },
-        }
-    }
-
     fn graph(edges: &[(&str, &[&str])]) -> Graph {
         let names: Vec<&str> = edges.iter().map(|(n, _)| *n).collect();
-        let tasks = names.iter().map(|n| task(n)).collect();
+        let tasks = names.iter().map(|n| Task::named(n)).collect();
         let deps = edges
             .iter()
             .map(|(_, ds)| {

@@ -530,33 +530,13 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::graph::{Origin, Task};
+    use crate::graph::Task;
 
     /// The most any test waits for the scheduler to do something.
     const WAIT: Duration = Duration::from_secs(10);
 
     fn task(name: &str) -> Task {
-        Task {
-            name: name.into(),
-            desc: None,
-            run: Some("true".into()),
-            inputs: vec![],
-            outputs: vec![],
-            env: vec![],
-            matrix: vec![],
-            hash_env: vec![],
-            requires_env: vec![],
-            requires_tools: vec![],
-            probe: None,
-            probe_timeout: Duration::from_secs(10),
-            timeout: None,
-            retries: 0,
-            retry_delay: Duration::ZERO,
-            origin: Origin {
-                file: 0,
-                span: 0..0,
-            },
-        }
+        Task::named(name)
     }
 
     /// A graph of `(name, deps)`, in definition order.

@@ -331,6 +331,30 @@ fn stop_leftovers(state: &State, root: &std::path::Path) -> Result<(), crate::st
     Ok(())
 }
 
+/// What `plan`, `why` and `status` share: open the store read-only, decide `ids` without
+/// running anything but probes, and hand the decisions to `show`.
+fn with_decisions(
+    project: &Project,
+    out: &Output,
+    ids: &[TaskId],
+    forced: &HashSet<TaskId>,
+    show: impl FnOnce(&Context<'_>, Option<&State>, &[plan::Decision]) -> u8,
+) -> u8 {
+    let Ok(state) = read_state(project, out) else {
+        return EXIT_INVALID;
+    };
+    let Some(ctx) = context(project, state.as_ref()) else {
+        return EXIT_INVALID;
+    };
+    match plan::decide_all(&ctx, ids, forced, PROBE_PARALLEL) {
+        Ok(decisions) => show(&ctx, state.as_ref(), &decisions),
+        Err(e) => {
+            out.error(&e);
+            EXIT_INVALID
+        }
+    }
+}
+
 /// `devgraph plan` (and `run --dry-run`).
 pub fn plan(
     project: &Project,
@@ -342,12 +366,6 @@ pub fn plan(
     let Some(targets) = targets(project, out, names, false) else {
         return EXIT_INVALID;
     };
-    let Ok(state) = read_state(project, out) else {
-        return EXIT_INVALID;
-    };
-    let Some(ctx) = context(project, state.as_ref()) else {
-        return EXIT_INVALID;
-    };
     let ids = work::wanted(&project.graph, &targets, options.only);
     let forced: HashSet<TaskId> = if options.force_all {
         ids.iter().copied().collect()
@@ -356,27 +374,22 @@ pub fn plan(
     } else {
         HashSet::new()
     };
-    let decisions = match plan::decide_all(&ctx, &ids, &forced, PROBE_PARALLEL) {
-        Ok(d) => d,
-        Err(e) => {
-            out.error(&e);
-            return EXIT_INVALID;
+    with_decisions(project, out, &ids, &forced, |_, _, decisions| {
+        if out.json {
+            out.stdout(&format!(
+                "{}\n",
+                report::plan::plan_json(&project.graph, decisions)
+            ));
+        } else {
+            out.stdout(&report::plan::plan(&project.graph, decisions));
         }
-    };
-    if out.json {
-        out.stdout(&format!(
-            "{}\n",
-            report::plan::plan_json(&project.graph, &decisions)
-        ));
-    } else {
-        out.stdout(&report::plan::plan(&project.graph, &decisions));
-    }
-    let anything = decisions.iter().any(|d| d.verdict != Verdict::UpToDate);
-    if exit_code && anything {
-        EXIT_INVALID
-    } else {
-        0
-    }
+        let anything = decisions.iter().any(|d| d.verdict != Verdict::UpToDate);
+        if exit_code && anything {
+            EXIT_INVALID
+        } else {
+            0
+        }
+    })
 }
 
 /// `devgraph why TASK`.
@@ -384,42 +397,36 @@ pub fn why(project: &Project, out: &Output, task: &str) -> u8 {
     let Some(targets) = targets(project, out, &[task.to_string()], false) else {
         return EXIT_INVALID;
     };
-    let Ok(state) = read_state(project, out) else {
-        return EXIT_INVALID;
-    };
-    let Some(ctx) = context(project, state.as_ref()) else {
-        return EXIT_INVALID;
-    };
     let ids = project.graph.closure(&targets);
-    let decisions = match plan::decide_all(&ctx, &ids, &HashSet::new(), PROBE_PARALLEL) {
-        Ok(d) => d,
-        Err(e) => {
-            out.error(&e);
-            return EXIT_INVALID;
-        }
-    };
-    let why = report::why::Why {
-        ctx: &ctx,
-        state: state.as_ref(),
-        decisions: &decisions,
-    };
-    for &id in &targets {
-        let rendered = if out.json {
-            why.json(id)
-        } else {
-            why.render(id)
-        };
-        match rendered {
-            Ok(text) => {
-                out.stdout(&text);
+    with_decisions(
+        project,
+        out,
+        &ids,
+        &HashSet::new(),
+        |ctx, state, decisions| {
+            let why = report::why::Why {
+                ctx,
+                state,
+                decisions,
+            };
+            for &id in &targets {
+                match if out.json {
+                    why.json(id)
+                } else {
+                    why.render(id)
+                } {
+                    Ok(text) => {
+                        out.stdout(&text);
+                    }
+                    Err(e) => {
+                        out.error(&e);
+                        return EXIT_INVALID;
+                    }
+                }
             }
-            Err(e) => {
-                out.error(&e);
-                return EXIT_INVALID;
-            }
-        }
-    }
-    0
+            0
+        },
+    )
 }
 
 /// `devgraph status`.
@@ -427,57 +434,53 @@ pub fn status(project: &Project, out: &Output, names: &[String]) -> u8 {
     let Some(targets) = targets(project, out, names, true) else {
         return EXIT_INVALID;
     };
-    let Ok(state) = read_state(project, out) else {
-        return EXIT_INVALID;
-    };
-    let Some(ctx) = context(project, state.as_ref()) else {
-        return EXIT_INVALID;
-    };
     let ids = project.graph.closure(&targets);
-    let decisions = match plan::decide_all(&ctx, &ids, &HashSet::new(), PROBE_PARALLEL) {
-        Ok(d) => d,
-        Err(e) => {
-            out.error(&e);
-            return EXIT_INVALID;
-        }
-    };
-    let graph = &project.graph;
-    let width = decisions
-        .iter()
-        .map(|d| graph.task(d.id).name.len())
-        .max()
-        .unwrap_or(0);
-    let mut text = String::new();
-    let mut json = Vec::new();
-    for d in decisions.iter().filter(|d| targets.contains(&d.id)) {
-        let name = &graph.task(d.id).name;
-        let (success, attempt) = match &state {
-            Some(s) => match (s.success(name), s.attempt(name)) {
-                (Ok(a), Ok(b)) => (a, b),
-                (Err(e), _) | (_, Err(e)) => {
-                    out.error(&e);
-                    return EXIT_INVALID;
-                }
-            },
-            None => (None, None),
-        };
-        let (word, detail) = report::plan::status_line(d, success.as_ref(), attempt.as_ref());
-        json.push(serde_json::json!({
-            "name": name,
-            "status": word,
-            "detail": detail,
-            "last_success_ms": success.as_ref().map(|s| s.finished_at_ms),
-            "duration_ms": success.as_ref().map(|s| s.duration_ms),
-        }));
-        let line = format!("{name:width$}  {word:11}  {detail}");
-        text.push_str(line.trim_end());
-        text.push('\n');
-    }
-    if out.json {
-        out.stdout(&format!("{}\n", serde_json::Value::Array(json)))
-    } else {
-        out.stdout(&text)
-    }
+    with_decisions(
+        project,
+        out,
+        &ids,
+        &HashSet::new(),
+        |_, state, decisions| {
+            let graph = &project.graph;
+            let width = decisions
+                .iter()
+                .map(|d| graph.task(d.id).name.len())
+                .max()
+                .unwrap_or(0);
+            let mut text = String::new();
+            let mut json = Vec::new();
+            for d in decisions.iter().filter(|d| targets.contains(&d.id)) {
+                let name = &graph.task(d.id).name;
+                let (success, attempt) = match state {
+                    Some(s) => match (s.success(name), s.attempt(name)) {
+                        (Ok(a), Ok(b)) => (a, b),
+                        (Err(e), _) | (_, Err(e)) => {
+                            out.error(&e);
+                            return EXIT_INVALID;
+                        }
+                    },
+                    None => (None, None),
+                };
+                let (word, detail) =
+                    report::plan::status_line(d, success.as_ref(), attempt.as_ref());
+                json.push(serde_json::json!({
+                    "name": name,
+                    "status": word,
+                    "detail": detail,
+                    "last_success_ms": success.as_ref().map(|s| s.finished_at_ms),
+                    "duration_ms": success.as_ref().map(|s| s.duration_ms),
+                }));
+                let line = format!("{name:width$}  {word:11}  {detail}");
+                text.push_str(line.trim_end());
+                text.push('\n');
+            }
+            if out.json {
+                out.stdout(&format!("{}\n", serde_json::Value::Array(json)))
+            } else {
+                out.stdout(&text)
+            }
+        },
+    )
 }
 
 /// `devgraph log TASK`: the last log, or with `--list` every kept one.
