@@ -207,6 +207,11 @@ impl State {
         self.db()
             .busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
+        // Read pages through a memory map rather than a `pread` each: checking a converged
+        // graph reads every task's record and stat cache, thousands of pages.
+        self.db()
+            .execute_batch("PRAGMA mmap_size = 268435456;")
+            .map_err(err)?;
         if write {
             self.db()
                 .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
