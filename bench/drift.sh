@@ -15,6 +15,7 @@
 #   bench/drift.sh                     # everything (about 15 minutes on 2 cores)
 #   STEPS="noop leaf" bench/drift.sh   # some steps only
 #   REGEN=1 bench/drift.sh             # write the projects afresh (default: reuse them)
+#   RUNS=30 bench/drift.sh             # hyperfine --runs 30 (default: at least 10 runs and 3 s)
 #   TASKS=1000 INPUTS=100 WIDTH=50 FAN_IN=3 BIG=8 BIG_MIB=100 SMALL=51200 bench/drift.sh
 #   OUT=/tmp/small TASKS=100 INPUTS=10 WIDTH=10 BIG=2 BIG_MIB=4 SMALL=500 bench/drift.sh  # a quick try
 #
@@ -57,9 +58,15 @@ if ! command -v b3sum >/dev/null 2>&1; then
     cargo install b3sum --locked
 fi
 
-cargo build --release --locked
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-BIN="$(cd "$TARGET_DIR/release" && pwd)/devgraph"
+# DEVGRAPH=/path/to/devgraph measures that binary instead of building this tree (e.g. a
+# snapshot of one commit: `git archive HEAD | tar -x -C /tmp/snap`, built there).
+if [ -n "${DEVGRAPH:-}" ]; then
+    BIN="$(cd "$(dirname "$DEVGRAPH")" && pwd)/$(basename "$DEVGRAPH")"
+else
+    cargo build --release --locked
+    TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+    BIN="$(cd "$TARGET_DIR/release" && pwd)/devgraph"
+fi
 
 # devgraph keeps its secrets key under $XDG_DATA_HOME: use a throwaway one.
 XDG_DATA_HOME="$(mktemp -d)"
@@ -117,7 +124,13 @@ fi
 
 machine() {
     echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- engine Cargo.toml Cargo.lock 2>/dev/null || echo " (engine modified: diff sha256 $(git diff HEAD -- engine Cargo.toml Cargo.lock | sha256sum | cut -c1-12))")"
+    if [ -n "${DEVGRAPH:-}" ]; then
+        echo "binary:  $BIN (given; not built from this tree)"
+    else
+        echo "binary:  $BIN (built from this tree)"
+    fi
+    echo "sha256:  $(sha256sum "$BIN" | cut -c1-16)"
+    echo "tree:    $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- engine Cargo.toml Cargo.lock 2>/dev/null || echo " (engine modified: diff sha256 $(git diff HEAD -- engine Cargo.toml Cargo.lock | sha256sum | cut -c1-12))")"
     echo "cpu:     $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') x $(nproc)"
     echo "memory:  $(free -h | awk '/^Mem:/ {print $2}')"
     echo "kernel:  $(uname -sr)"
@@ -132,7 +145,7 @@ bench() { # STEP hyperfine-args...
     local step="$1"
     shift
     say "step $step (load $(cut -d' ' -f1 /proc/loadavg))"
-    hyperfine -N --warmup 3 --export-markdown "$OUT/drift-$step.md" --export-json "$OUT/drift-$step.json" "$@"
+    hyperfine -N --warmup 3 ${RUNS:+--runs "$RUNS"} --export-markdown "$OUT/drift-$step.md" --export-json "$OUT/drift-$step.json" "$@"
 }
 
 # ------------------------------------------------------------------------------- 1. no-op
@@ -158,6 +171,7 @@ if want cone; then
     bench cone --prepare "$(edit "$CONE_FILE")" \
         -n "devgraph run" "$BIN -C $DRIFT run" \
         -n "ninja" "ninja -C $DRIFT" \
+        -n "devgraph run -j1" "$BIN -C $DRIFT run -j1" \
         -n "ninja -j1" "ninja -j1 -C $DRIFT" \
         -n "make" "make -C $DRIFT"
 fi

@@ -6,7 +6,7 @@ to a reference command of the same hyperfine run.
     python3 bench/drift_table.py EXPORT.json [--vs NAME] [--bytes N]
 
 --vs NAME   the reference command (default: the second one); the ratio column is
-            mean(command) / mean(NAME), with σ propagated as hyperfine does.
+            mean(command) / mean(NAME), with σ propagated from both σs.
 --bytes N   the bytes each command reads: adds a throughput column (MiB/s = N / mean) and the
             throughput ratio, mean(NAME) / mean(command).
 
@@ -52,8 +52,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ref = by_name[args.vs] if args.vs else results[min(1, len(results) - 1)]
     ref_sd = ref["stddev"] or 0.0
 
-    head = "| Command | Mean ± σ | Min | Max | Runs | Ratio to `" + ref["command"] + "` |"
-    rule = "|:---|---:|---:|---:|---:|---:|"
+    head = "| Command | Mean ± σ | Median | Min | Max | Runs | Ratio to `" + ref["command"] + "` |"
+    rule = "|:---|---:|---:|---:|---:|---:|---:|"
     if args.bytes:
         head += " Throughput | Throughput ratio |"
         rule += "---:|---:|"
@@ -63,7 +63,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         sd = r["stddev"] or 0.0
         rr, rr_sd = ratio(r["mean"], sd, ref["mean"], ref_sd)
         row = (
-            f"| `{r['command']}` | {fmt_pm(r['mean'], sd)} | {fmt_time(r['min'])} | "
+            f"| `{r['command']}` | {fmt_pm(r['mean'], sd)} | {fmt_time(r['median'])} | {fmt_time(r['min'])} | "
             f"{fmt_time(r['max'])} | {len(r['times'])} | "
             + ("1 |" if r is ref else f"{rr:.2f} ± {rr_sd:.2f} |")
         )

@@ -538,8 +538,8 @@ def emit_drift(out: Path, graph: List[Task], inputs: int, width: int, min_size: 
         "\n"
         "[settings]\n"
         'default = "all"\n'
-        "# The shell ninja and make use.\n"
-        'shell = ["sh", "-c"]\n'
+        "# The shell ninja and make run commands with.\n"
+        'shell = ["/bin/sh", "-c"]\n'
         "\n"
         "[tasks.all]\n"
         'desc = "the last layer, and so everything"\n'
@@ -625,7 +625,7 @@ def emit_hash(out: Path, big: int, big_mib: int, small: int, min_size: int, max_
         "\n"
         "[settings]\n"
         'default = "hash"\n'
-        'shell = ["sh", "-c"]\n'
+        'shell = ["/bin/sh", "-c"]\n'
         "\n"
         "[tasks.hash]\n"
         f'desc = "{big} files of {big_mib} MiB and {small} small ones"\n'
