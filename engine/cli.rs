@@ -435,7 +435,10 @@ fn with_project(cli: &Cli, out: &Output, f: impl FnOnce(&Project) -> u8) -> u8 {
 }
 
 fn check(cli: &Cli, out: &Output) -> u8 {
-    let loaded = load_project(cli);
+    let mut loaded = load_project(cli);
+    if let Some(project) = &loaded.project {
+        loaded.diagnostics.extend(unmatched_inputs(project));
+    }
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = loaded.diagnostics.len() - errors;
     let code = if errors > 0 || loaded.project.is_none() {
@@ -493,6 +496,38 @@ fn check(cli: &Cli, out: &Output) -> u8 {
         }
     }
     code
+}
+
+/// Input globs that match no file right now: a warning from `check` only (the other commands
+/// do not walk the tree for it). A template's glob is reported once, naming the template's
+/// first instance that misses.
+fn unmatched_inputs(project: &Project) -> Vec<LoadError> {
+    let expander = crate::digest::Expander::new(&project.root);
+    let mut seen = std::collections::HashSet::new();
+    let mut warnings = Vec::new();
+    for id in project.graph.ids() {
+        let task = project.graph.task(id);
+        // A group's inputs do nothing (and are warned about as such).
+        if task.is_group() {
+            continue;
+        }
+        for (glob, at) in task.inputs.iter().zip(&task.inputs_at) {
+            let key = (task.origin.file, at.start);
+            if glob.starts_with('!') || seen.contains(&key) {
+                continue;
+            }
+            if expander.expand(std::slice::from_ref(glob)).is_empty() {
+                seen.insert(key);
+                warnings.push(LoadError::InputNoMatch {
+                    src: project.files[task.origin.file].src.clone(),
+                    span: crate::error::span(at),
+                    task: task.name.clone(),
+                    glob: glob.clone(),
+                });
+            }
+        }
+    }
+    warnings
 }
 
 fn list_json(project: &Project) -> String {

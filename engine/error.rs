@@ -313,6 +313,21 @@ pub enum LoadError {
         pattern: String,
     },
 
+    #[error("input glob `{glob}` of task `{task}` matches no file")]
+    #[diagnostic(
+        code(devgraph::input_no_match),
+        severity(Warning),
+        help("globs are relative to the project root; files ignored by .gitignore do not count")
+    )]
+    InputNoMatch {
+        #[source_code]
+        src: Src,
+        #[label("matches nothing now")]
+        span: SourceSpan,
+        task: String,
+        glob: String,
+    },
+
     #[error("`{field}` has no effect on group `{task}` (a task without `run`)")]
     #[diagnostic(
         code(devgraph::ignored_on_group),

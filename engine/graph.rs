@@ -40,6 +40,8 @@ pub struct Task {
     /// The command; `None` makes the task a group.
     pub run: Option<String>,
     pub inputs: Vec<String>,
+    /// Where each of `inputs` was written (for a matrix instance: in its template).
+    pub inputs_at: Vec<crate::error::Span>,
     pub outputs: Vec<String>,
     /// The task's own `env`, in file order.
     pub env: Vec<(String, String)>,
@@ -66,6 +68,7 @@ impl Task {
             desc: None,
             run: Some("true".into()),
             inputs: vec![],
+            inputs_at: vec![],
             outputs: vec![],
             env: vec![],
             matrix: vec![],

@@ -183,6 +183,7 @@ impl Loader {
             desc: inst.desc,
             run: def.run.as_ref().map(|r| r.value.clone()),
             inputs: inst.inputs,
+            inputs_at: def.inputs.iter().map(|i| i.span.clone()).collect(),
             outputs: inst.outputs,
             env: def
                 .env

@@ -54,6 +54,10 @@ fn env() -> Test {
         .tasks(TASKS)
         .write("layers/10.toml", LAYER_10)
         .write("layers/50.toml", LAYER_50)
+        .write("layers/cluster/k3d.yaml", "apiVersion: k3d.io/v1alpha5\n")
+        .write("services/agents/Dockerfile", "FROM scratch\n")
+        .write("services/chat/Dockerfile", "FROM scratch\n")
+        .write("services/www-ameide/Dockerfile", "FROM scratch\n")
 }
 
 #[test]

@@ -1346,3 +1346,41 @@ error: found 1 error in 1 file
 "#,
         );
 }
+
+#[test]
+fn an_input_glob_matching_no_file_is_a_warning() {
+    Test::new()
+        .tasks(
+            r#"version = 1
+
+[tasks."image:{service}"]
+matrix = { service = ["chat", "graph"] }
+inputs = ["services/{service}/**", "!services/**/node_modules/**"]
+run = "true"
+"#,
+        )
+        .write(
+            "services/chat/main.go",
+            r#"package main
+"#,
+        )
+        .args(&["check"])
+        .expect(
+            0,
+            r#"ok: 2 tasks in 1 file, 1 warning
+"#,
+            r#"devgraph::input_no_match
+
+  ⚠ input glob `services/graph/**` of task `image:graph` matches no file
+   ╭─[tasks.toml:5:11]
+ 4 │ matrix = { service = ["chat", "graph"] }
+ 5 │ inputs = ["services/{service}/**", "!services/**/node_modules/**"]
+   ·           ───────────┬───────────
+   ·                      ╰── matches nothing now
+ 6 │ run = "true"
+   ╰────
+  help: globs are relative to the project root; files ignored by .gitignore do not count
+
+"#,
+        );
+}
