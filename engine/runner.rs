@@ -121,7 +121,15 @@ impl TaskRunner<'_> {
             });
         };
         let identity = record.identity(declares);
-        let contents = self.kept_contents(&record.inputs)?;
+        // The kept contents only change when the inputs did: a task re-run because of a dep
+        // (a whole cone below a change) keeps its references as they are.
+        let previous = self.state.success(&task.name)?;
+        let same_inputs = previous.is_some_and(|p| p.record.inputs == record.inputs);
+        let contents = if same_inputs {
+            None
+        } else {
+            Some(self.kept_contents(&record.inputs)?)
+        };
         let success = Success {
             fingerprint: record.fingerprint(),
             identity,
@@ -131,7 +139,8 @@ impl TaskRunner<'_> {
         };
         // The stat cache only changes when a file had to be read.
         let stats = current.hashed_any.then_some(current.stats.as_slice());
-        self.state.succeed(&task.name, &success, &contents, stats)?;
+        self.state
+            .succeed(&task.name, &success, contents.as_deref(), stats)?;
         Ok(Finished {
             result,
             causes,

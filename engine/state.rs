@@ -391,14 +391,14 @@ impl State {
             .map_err(|e| corrupt(&self.path, e))
     }
 
-    /// Commits a success: the record, the attempt, the kept contents of its text inputs,
-    /// and (when given) its stat cache, in one transaction. Contents no task refers to any
-    /// more are dropped.
+    /// Commits a success: the record, the attempt, the kept contents of its text inputs
+    /// (`None`: unchanged since the last success), and (when given) its stat cache, in one
+    /// transaction. Contents no task refers to any more are dropped.
     pub fn succeed(
         &self,
         task: &str,
         success: &Success,
-        contents: &[(Hash, String)],
+        contents: Option<&[(Hash, String)]>,
         stats: Option<&[(String, CacheEntry)]>,
     ) -> Result<(), StateError> {
         let path = self.path.clone();
@@ -432,33 +432,35 @@ impl State {
         )
         .and_then(|mut s| s.execute(params![task, success.duration_ms as i64]))
         .map_err(err)?;
-        // Swap the task's content references, then drop only the content this task stopped
-        // referring to and nobody else refers to: the cost follows what changed, not the
-        // size of the store.
-        let old: Vec<Vec<u8>> = tx
-            .prepare_cached("SELECT hash FROM content_ref WHERE task = ?1")
-            .and_then(|mut s| s.query_map([task], |r| r.get(0))?.collect())
-            .map_err(err)?;
-        tx.prepare_cached("DELETE FROM content_ref WHERE task = ?1")
-            .and_then(|mut s| s.execute([task]))
-            .map_err(err)?;
-        for (hash, text) in contents {
-            tx.prepare_cached("INSERT OR IGNORE INTO content (hash, text) VALUES (?1, ?2)")
-                .and_then(|mut s| s.execute(params![hash.as_slice(), text]))
+        if let Some(contents) = contents {
+            // Swap the task's content references, then drop only the content this task stopped
+            // referring to and nobody else refers to: the cost follows what changed, not the
+            // size of the store.
+            let old: Vec<Vec<u8>> = tx
+                .prepare_cached("SELECT hash FROM content_ref WHERE task = ?1")
+                .and_then(|mut s| s.query_map([task], |r| r.get(0))?.collect())
                 .map_err(err)?;
-            tx.prepare_cached("INSERT OR IGNORE INTO content_ref (task, hash) VALUES (?1, ?2)")
-                .and_then(|mut s| s.execute(params![task, hash.as_slice()]))
+            tx.prepare_cached("DELETE FROM content_ref WHERE task = ?1")
+                .and_then(|mut s| s.execute([task]))
                 .map_err(err)?;
-        }
-        for hash in old
-            .iter()
-            .filter(|h| !contents.iter().any(|(c, _)| c.as_slice() == h.as_slice()))
-        {
-            tx.prepare_cached(
-                "DELETE FROM content WHERE hash = ?1 AND NOT EXISTS (SELECT 1 FROM content_ref WHERE hash = ?1)",
-            )
-            .and_then(|mut s| s.execute([hash]))
-            .map_err(err)?;
+            for (hash, text) in contents {
+                tx.prepare_cached("INSERT OR IGNORE INTO content (hash, text) VALUES (?1, ?2)")
+                    .and_then(|mut s| s.execute(params![hash.as_slice(), text]))
+                    .map_err(err)?;
+                tx.prepare_cached("INSERT OR IGNORE INTO content_ref (task, hash) VALUES (?1, ?2)")
+                    .and_then(|mut s| s.execute(params![task, hash.as_slice()]))
+                    .map_err(err)?;
+            }
+            for hash in old
+                .iter()
+                .filter(|h| !contents.iter().any(|(c, _)| c.as_slice() == h.as_slice()))
+            {
+                tx.prepare_cached(
+                    "DELETE FROM content WHERE hash = ?1 AND NOT EXISTS (SELECT 1 FROM content_ref WHERE hash = ?1)",
+                )
+                .and_then(|mut s| s.execute([hash]))
+                .map_err(err)?;
+            }
         }
         tx.commit().map_err(err)
     }
@@ -577,7 +579,7 @@ mod tests {
             vec![("a".to_string(), Some(4242))]
         );
         state
-            .succeed("a", &success(), &[([1; 32], "hello\n".into())], None)
+            .succeed("a", &success(), Some(&[([1; 32], "hello\n".into())]), None)
             .unwrap();
         let s = state.success("a").unwrap().unwrap();
         assert_eq!(s.record, success().record);
@@ -589,7 +591,7 @@ mod tests {
         assert_eq!(state.content(&[1; 32]).unwrap().as_deref(), Some("hello\n"));
         assert!(state.running().unwrap().is_empty());
         // A new success without that content lets it go.
-        state.succeed("a", &success(), &[], None).unwrap();
+        state.succeed("a", &success(), Some(&[]), None).unwrap();
         assert!(!state.has_content(&[1; 32]).unwrap());
     }
 
@@ -639,7 +641,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = State::open(dir.path()).unwrap();
         state.begin("a", "log").unwrap();
-        state.succeed("a", &success(), &[], None).unwrap();
+        state.succeed("a", &success(), Some(&[]), None).unwrap();
         assert_eq!(state.forget(&["a", "nothing"]).unwrap(), 1);
         assert!(state.success("a").unwrap().is_none());
         assert!(state.attempt("a").unwrap().is_none());
