@@ -7,17 +7,18 @@
 #   2. leaf   the same after one input file of a leaf task changed (hyperfine --prepare
 #             appends to it before every run): one task re-runs;
 #   3. cone   the same after one input file of a first-layer task changed: its cone of
-#             dependents re-runs (400 tasks with the default shape);
+#             dependents re-runs (400 tasks with the default shape); also both at -j1;
 #   4. hash   hashing ~1 GiB of inputs with a cold stat cache (no .devgraph/): `devgraph plan`
 #             and `devgraph run` against b3sum over the same files, with a warm page cache,
 #             and with a cold one when /proc/sys/vm/drop_caches is writable.
 #
-#   bench/drift.sh                     # everything (about 15 minutes on 2 cores)
+#   bench/drift.sh                     # everything (about 10 minutes on 2 cores)
 #   STEPS="noop leaf" bench/drift.sh   # some steps only
 #   REGEN=1 bench/drift.sh             # write the projects afresh (default: reuse them)
 #   RUNS=30 bench/drift.sh             # hyperfine --runs 30 (default: at least 10 runs and 3 s)
 #   TASKS=1000 INPUTS=100 WIDTH=50 FAN_IN=3 BIG=8 BIG_MIB=100 SMALL=51200 bench/drift.sh
 #   OUT=/tmp/small TASKS=100 INPUTS=10 WIDTH=10 BIG=2 BIG_MIB=4 SMALL=500 bench/drift.sh  # a quick try
+#   DEVGRAPH=/tmp/snap/target/release/devgraph bench/drift.sh  # that binary; builds nothing
 #
 # Writes bench/out/drift/ and bench/out/hash/ (the projects), bench/out/drift-<step>.{md,json}
 # (hyperfine's exports) and bench/out/drift-machine.txt. bench/out/ is gitignored.
