@@ -54,8 +54,8 @@ impl Runner for TaskRunner<'_> {
 
     fn expected(&self, id: TaskId) -> Option<Duration> {
         let name = &self.ctx.project.graph.task(id).name;
-        let success = self.state.success(name).ok()??;
-        Some(Duration::from_millis(success.duration_ms))
+        let ms = self.state.success_duration(name).ok()??;
+        Some(Duration::from_millis(ms))
     }
 }
 

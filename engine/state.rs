@@ -306,6 +306,16 @@ impl State {
         }))
     }
 
+    /// How long the last success of a task took, without decoding its record (the
+    /// scheduler asks this of every task to order the critical path).
+    pub fn success_duration(&self, task: &str) -> Result<Option<u64>, StateError> {
+        self.db()
+            .prepare_cached("SELECT duration_ms FROM success WHERE task = ?1")
+            .and_then(|mut s| s.query_row([task], |r| r.get::<_, i64>(0)).optional())
+            .map(|d| d.map(|ms| ms.max(0) as u64))
+            .map_err(|e| corrupt(&self.path, e))
+    }
+
     /// The last attempt of a task.
     pub fn attempt(&self, task: &str) -> Result<Option<Attempt>, StateError> {
         let db = self.db();

@@ -40,15 +40,19 @@ impl Why<'_> {
         }
     }
 
+    /// The decision of a task `why` was asked about (always decided with its closure).
+    fn decision_of(&self, id: TaskId) -> &Decision {
+        self.decisions
+            .iter()
+            .find(|d| d.id == id)
+            .unwrap_or_else(|| unreachable!("BUG: why without a decision"))
+    }
+
     /// The whole explanation for one task.
     pub fn render(&self, id: TaskId) -> Result<String, StateError> {
         let graph = self.graph();
         let name = &graph.task(id).name;
-        let decision = self
-            .decisions
-            .iter()
-            .find(|d| d.id == id)
-            .unwrap_or_else(|| unreachable!("BUG: why without a decision"));
+        let decision = self.decision_of(id);
         let success = self.success(name)?;
         let mut out = String::new();
         let took = |s: &Success| seconds(std::time::Duration::from_millis(s.duration_ms));
@@ -101,11 +105,7 @@ impl Why<'_> {
     pub fn json(&self, id: TaskId) -> Result<String, StateError> {
         let graph = self.graph();
         let name = &graph.task(id).name;
-        let decision = self
-            .decisions
-            .iter()
-            .find(|d| d.id == id)
-            .unwrap_or_else(|| unreachable!("BUG: why without a decision"));
+        let decision = self.decision_of(id);
         let success = self.success(name)?;
         let explained = self.render(id)?;
         let chain: serde_json::Map<String, serde_json::Value> = self
