@@ -83,8 +83,8 @@ impl TaskRunner<'_> {
                 identity: Some(current.record.identity(declares)),
             });
         }
-        // Ctrl-C while this task was being decided: do not start anything new.
-        if self.interrupts.count() > 0 {
+        // Ctrl-C (or a restart) while this task was being decided: do not start it.
+        if self.interrupts.stopping(id) {
             let result = TaskResult::Cancelled;
             return Ok(Finished {
                 result,
@@ -167,7 +167,7 @@ impl TaskRunner<'_> {
         loop {
             let mut log_file = log::TaskLog::new(&ctx.project.root, &task.name);
             self.state.begin(&task.name, &log_file.path)?;
-            let interrupted = || self.interrupts.count() > 0;
+            let interrupted = || self.interrupts.stopping(id);
             let spec = process::Spec {
                 shell: &ctx.project.settings.shell,
                 script,
@@ -193,7 +193,7 @@ impl TaskRunner<'_> {
             // behind (`cmd &`) is stopped now, gracefully first.
             // (After Ctrl-C the scheduler is already stopping the group: leave it to that.)
             if let Some(pgid) = group
-                && self.interrupts.count() == 0
+                && !self.interrupts.stopping(id)
                 && process::group_alive(pgid)
             {
                 log_file.line("devgraph: stopping processes the task left running");
@@ -201,7 +201,7 @@ impl TaskRunner<'_> {
             }
             let log = Some(log_file.path.clone());
             let result = match exit {
-                _ if self.interrupts.count() > 0 => TaskResult::Interrupted { log },
+                _ if self.interrupts.stopping(id) => TaskResult::Interrupted { log },
                 Exit::Code(0) => TaskResult::Ran,
                 Exit::Code(code) => TaskResult::Failed {
                     exit: code.to_string(),
@@ -253,7 +253,7 @@ impl TaskRunner<'_> {
             // Wait out the delay, but give up at once on Ctrl-C: no further attempt.
             let until = Instant::now() + delay;
             while Instant::now() < until {
-                if self.interrupts.count() > 0 {
+                if self.interrupts.stopping(id) {
                     return Ok((TaskResult::Interrupted { log: None }, None));
                 }
                 std::thread::sleep((until - Instant::now()).min(Duration::from_millis(20)));

@@ -136,12 +136,82 @@ pub trait Reporter {
     fn finished(&mut self, task: &crate::graph::Task, report: &Report);
     /// A note about the run itself.
     fn note(&mut self, text: &str);
+    /// A running task was stopped because its inputs changed; it starts again once its
+    /// deps are done (`watch`).
+    fn restarted(&mut self, task: &crate::graph::Task) {
+        self.note(&format!(
+            "{}: its inputs changed while it ran; starting it again",
+            task.name
+        ));
+    }
 }
 
 /// Ctrl-C / SIGTERM as the scheduler sees them: how many have arrived. The first stops the
 /// run gracefully, the second forcefully.
 pub trait Interrupts: Sync {
     fn count(&self) -> usize;
+
+    /// Requests to stop single running tasks and start them again (`watch`); none in `run`.
+    fn restarts(&self) -> Option<&Restarts> {
+        None
+    }
+
+    /// Whether `id` is being stopped from outside, by Ctrl-C or for a restart: its runner
+    /// ends it as interrupted and does not retry it.
+    fn stopping(&self, id: TaskId) -> bool {
+        self.count() > 0 || self.restarts().is_some_and(|r| r.stopping(id))
+    }
+}
+
+/// Tasks to stop and start again because their inputs changed while they ran (`watch`).
+/// The watcher requests; the scheduler takes the requests, stops the tasks that are running
+/// and queues them again once they ended; the others are left alone (they are decided
+/// later, or in the next round).
+#[derive(Debug, Default)]
+pub struct Restarts {
+    inner: std::sync::Mutex<RestartState>,
+}
+
+#[derive(Debug, Default)]
+struct RestartState {
+    requested: Vec<TaskId>,
+    stopping: std::collections::HashSet<TaskId>,
+}
+
+impl Restarts {
+    /// Asks for `ids` to be restarted if they are running.
+    pub fn request(&self, ids: impl IntoIterator<Item = TaskId>) {
+        self.lock().requested.extend(ids);
+    }
+
+    /// Forgets every request (between rounds: the task ids may belong to another graph).
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        state.requested.clear();
+        state.stopping.clear();
+    }
+
+    fn take(&self) -> Vec<TaskId> {
+        std::mem::take(&mut self.lock().requested)
+    }
+
+    /// Marks `id` as being stopped for a restart (`on`), or no longer.
+    fn mark(&self, id: TaskId, on: bool) {
+        let mut state = self.lock();
+        if on {
+            state.stopping.insert(id);
+        } else {
+            state.stopping.remove(&id);
+        }
+    }
+
+    fn stopping(&self, id: TaskId) -> bool {
+        self.lock().stopping.contains(&id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RestartState> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Interrupts for AtomicUsize {
@@ -284,6 +354,18 @@ pub fn run(
                     stopper.stop(&groups, graceful);
                 }
             }
+            if let Some(restarts) = interrupts.restarts() {
+                for id in restarts.take() {
+                    let Some(Phase::Running { group }) = s.phases.get(&id) else {
+                        continue;
+                    };
+                    restarts.mark(id, true);
+                    // Without a group yet, it is stopped when the group is reported.
+                    if let Some(pgid) = *group {
+                        stopper.stop(&[pgid], true);
+                    }
+                }
+            }
             while !stopping && s.running < jobs {
                 let Some((_, std::cmp::Reverse(id))) = s.ready.pop() else {
                     break;
@@ -303,7 +385,16 @@ pub fn run(
                 continue;
             };
             match message {
-                Message::Event(id, event) => s.event(id, event, reporter, stopper),
+                Message::Event(id, event) => {
+                    let restarting = interrupts.restarts().is_some_and(|r| r.stopping(id));
+                    if let (Event::Group(pgid), true) = (&event, restarting) {
+                        stopper.stop(&[*pgid], true);
+                    }
+                    s.event(id, event, reporter, stopper)
+                }
+                Message::Done(id, _) if s.interrupted == 0 && s.restart(id, interrupts) => {
+                    reporter.restarted(graph.task(id));
+                }
                 Message::Done(id, finished) => {
                     let ok = finished.result.succeeded();
                     s.finish(id, finished, reporter);
@@ -391,6 +482,14 @@ impl Scheduler<'_> {
             (Some(Phase::Ready), Phase::Running { .. }) => self.running += 1,
             (Some(Phase::Running { .. }), Phase::Running { .. }) => {}
             (Some(Phase::Running { .. }), Phase::Done { .. }) => self.running -= 1,
+            // Stopped for a restart: queued again (its deps are still done).
+            (Some(Phase::Running { .. }), Phase::Ready) => {
+                self.running -= 1;
+                self.ready.push((
+                    self.priority.get(&id).copied().unwrap_or(0),
+                    std::cmp::Reverse(id),
+                ));
+            }
             (Some(Phase::Waiting { .. } | Phase::Ready), Phase::Done { .. }) => {}
             (previous, next) => {
                 unreachable!("BUG: task {id:?} cannot go from {previous:?} to {next:?}")
@@ -464,6 +563,20 @@ impl Scheduler<'_> {
                 );
             }
         }
+    }
+
+    /// Queues `id` again if it ended because it was stopped for a restart.
+    fn restart(&mut self, id: TaskId, interrupts: &dyn Interrupts) -> bool {
+        let Some(restarts) = interrupts.restarts() else {
+            return false;
+        };
+        if !restarts.stopping(id) {
+            return false;
+        }
+        restarts.mark(id, false);
+        self.started.remove(&id);
+        self.set(id, Phase::Ready);
+        true
     }
 
     /// Ends a task that never ran.
@@ -781,6 +894,22 @@ mod tests {
         }
     }
 
+    /// Interrupts and restart requests, as `watch` gives them.
+    struct Signals<'a> {
+        count: &'a AtomicUsize,
+        restarts: &'a Restarts,
+    }
+
+    impl Interrupts for Signals<'_> {
+        fn count(&self) -> usize {
+            self.count.load(Ordering::SeqCst)
+        }
+
+        fn restarts(&self) -> Option<&Restarts> {
+            Some(self.restarts)
+        }
+    }
+
     type Recorded<'a> = &'a (dyn Fn(TaskId) -> Option<Hash> + Sync);
 
     /// A graph, what the fake does for each task, and what the fakes saw.
@@ -789,6 +918,7 @@ mod tests {
         specs: Vec<Spec>,
         shared: Shared,
         interrupts: AtomicUsize,
+        restarts: Restarts,
     }
 
     impl Case {
@@ -808,6 +938,7 @@ mod tests {
                 specs,
                 shared: Shared::default(),
                 interrupts: AtomicUsize::new(0),
+                restarts: Restarts::default(),
             }
         }
 
@@ -923,7 +1054,10 @@ mod tests {
                         options,
                         &fake,
                         &mut Recorder(&self.shared),
-                        &self.interrupts,
+                        &Signals {
+                            count: &self.interrupts,
+                            restarts: &self.restarts,
+                        },
                         &Stops(&self.shared),
                         recorded,
                     )
@@ -1226,7 +1360,87 @@ mod tests {
         }
     }
 
-    // 5. Interrupts.
+    // 5. Restarts (watch: a task's inputs changed while it ran).
+
+    #[test]
+    fn a_task_asked_to_restart_is_stopped_and_runs_again_before_its_dependents() {
+        let case = Case::new(&[("a", &[]), ("b", &["a"]), ("c", &[])])
+            .gated("a")
+            .gated("c")
+            .with("a", |s| s.group = Some(101));
+        let reports = case.drive(&["b", "c"], jobs(2), &|_| None, |case| {
+            case.wait_running("a");
+            case.wait_started(&["c"]);
+            case.restarts.request([Graph::id(case.i("a"))]);
+            case.shared
+                .wait_for("a graceful stop of a", |w| w.stops.len() == 1);
+            assert_eq!(case.world().stops[0], (vec![101], true));
+            case.release("a");
+            case.shared.wait_for("a second start of a", |w| {
+                w.steps.iter().filter(|s| s.1 == 0 && s.2 == Step::Start).count() == 2
+            });
+            assert!(case.world().seq(1, Step::Start).is_none(), "b started early");
+            case.release("c");
+        });
+        assert_eq!(reports, all_ran(&["a", "b", "c"]));
+        let world = case.world();
+        assert_eq!(world.calls.iter().filter(|c| c.task == 0).count(), 2);
+        assert_eq!(world.calls.iter().filter(|c| c.task == 2).count(), 1);
+        assert!(
+            world.notes.iter().any(|n| n.starts_with("a: its inputs changed")),
+            "{:?}",
+            world.notes
+        );
+        // a's first run never reached the reporter as a result: one report per task.
+        assert_eq!(world.finished.len(), 3);
+        drop(world);
+        case.assert_deps_ended_first();
+    }
+
+    #[test]
+    fn a_restart_asked_for_a_task_that_is_not_running_changes_nothing() {
+        let case = Case::new(&[("a", &[]), ("b", &["a"])])
+            .gated("a")
+            .with("a", |s| s.group = Some(101))
+            .with("b", |s| s.group = Some(102));
+        let reports = case.drive(&["b"], jobs(2), &|_| None, |case| {
+            case.wait_running("a");
+            case.restarts.request([Graph::id(case.i("b"))]);
+            // The request is taken within one turn of the scheduler's loop.
+            case.shared.wait_for("the request to be taken", |_| {
+                case.restarts.lock().requested.is_empty()
+            });
+            case.release("a");
+        });
+        assert_eq!(reports, all_ran(&["a", "b"]));
+        assert!(case.world().stops.is_empty());
+        assert!(!case.restarts.stopping(Graph::id(1)));
+        assert_eq!(case.world().calls.len(), 2);
+    }
+
+    #[test]
+    fn a_task_asked_to_restart_before_it_has_a_group_is_stopped_when_it_reports_one() {
+        let case = Case::new(&[("a", &[])]).with("a", |s| {
+            s.group = Some(101);
+            s.gates.push(Gate::BeforeGroup);
+            s.gates.push(Gate::BeforeEnd);
+        });
+        let reports = case.drive(&["a"], jobs(1), &|_| None, |case| {
+            case.wait_started(&["a"]);
+            case.restarts.request([Graph::id(0)]);
+            case.shared.wait_for("the request to be taken", |_| {
+                case.restarts.stopping(Graph::id(0))
+            });
+            assert!(case.world().stops.is_empty());
+            case.shared.release(0, Gate::BeforeGroup);
+            case.shared.wait_for("the stop", |w| w.stops.len() == 1);
+            case.release("a");
+        });
+        assert_eq!(reports, all_ran(&["a"]));
+        assert_eq!(case.world().calls.len(), 2);
+    }
+
+    // 6. Interrupts.
 
     #[test]
     fn interrupts_stop_running_groups_gracefully_then_at_once() {
@@ -1318,7 +1532,7 @@ mod tests {
         assert!(case.world().stops.is_empty());
     }
 
-    // 6. Critical path first.
+    // 7. Critical path first.
 
     #[test]
     fn the_longest_expected_chain_starts_first() {
@@ -1372,7 +1586,7 @@ mod tests {
         assert_eq!(case.start_order()[0], "a");
     }
 
-    // 7. --only.
+    // 8. --only.
 
     #[test]
     fn only_runs_the_targets_with_recorded_identities_for_deps_outside() {
@@ -1409,7 +1623,7 @@ mod tests {
         );
     }
 
-    // 8. Dep identities.
+    // 9. Dep identities.
 
     #[test]
     fn a_dependent_receives_the_identities_its_deps_finished_with() {
@@ -1472,7 +1686,7 @@ mod tests {
         assert!(case.call("target").forced);
     }
 
-    // 9. Report order.
+    // 10. Report order.
 
     #[test]
     fn reports_come_back_in_run_order_once_each() {
@@ -1538,7 +1752,7 @@ mod tests {
         );
     }
 
-    // 10. Random DAGs.
+    // 11. Random DAGs.
 
     #[derive(Debug, Clone)]
     struct Scenario {
