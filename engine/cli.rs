@@ -12,6 +12,7 @@ use crate::report::{self, ColorChoice, count};
 use crate::work;
 
 mod commands;
+mod watch;
 
 /// Exit code: bad usage or invalid files (SPEC §5).
 pub const EXIT_INVALID: u8 = 2;
@@ -135,6 +136,39 @@ Examples:
         #[arg(long, value_name = "FILE.json")]
         trace: Option<PathBuf>,
     },
+    /// Bring targets up to date, then keep them there: re-run the drifted part whenever
+    /// an input file changes (and, with --probe-interval, when a probe drifts).
+    #[command(after_help = "\
+Changes are batched: a window opens at the first change that matters and the round starts
+when it closes (--debounce). A task whose inputs change while it runs is stopped and started
+again. Editing tasks.toml reloads the graph; an invalid edit is reported and the last valid
+graph stays. Ctrl-C stops running tasks as `run` does (exit 130).
+
+Examples:
+  devgraph watch                      keep `settings.default` up to date
+  devgraph watch infra:40             layer 40 and what it needs
+  devgraph watch --probe-interval 30s also heal a deleted registry or a stopped cluster
+  devgraph watch --json               NDJSON events, one round after another")]
+    Watch {
+        /// Task names or globs (`infra:*`); default: `settings.default`.
+        targets: Vec<String>,
+        /// After a failure, keep running everything that does not depend on it.
+        #[arg(short = 'k', long)]
+        keep_going: bool,
+        /// How many tasks run at once (default: `settings.jobs`, else the number of CPUs).
+        #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
+        /// How long to collect changes after the first one before a round starts.
+        #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
+        debounce: std::time::Duration,
+        /// Also run the targets' probes this often, to notice the world drifting
+        /// (a deleted container, a stopped cluster); failing probes back off.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        probe_interval: Option<std::time::Duration>,
+        /// If another run holds the project's lock, exit 2 instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Show what `run` would do and why, running no task (probes do run).
     #[command(after_help = "\
 Examples:
@@ -243,10 +277,7 @@ fn dispatch(cli: Cli) -> u8 {
             timings,
             trace,
         } => with_project(&cli, &out, |project| {
-            let jobs = jobs
-                .map(usize::from)
-                .or(project.settings.jobs)
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let jobs = jobs_for(*jobs, project);
             let options = work::Options {
                 force: *force,
                 force_all: *force_all,
@@ -264,6 +295,38 @@ fn dispatch(cli: Cli) -> u8 {
                 commands::run(project, &out, targets, &options, *no_wait, &files)
             }
         }),
+        Command::Watch {
+            targets,
+            keep_going,
+            jobs,
+            debounce,
+            probe_interval,
+            no_wait,
+        } => {
+            let root_file = match root_file(&cli) {
+                Ok(file) => file,
+                Err(e) => {
+                    out.error(e.as_ref());
+                    return EXIT_INVALID;
+                }
+            };
+            let loaded = load::load_path(&root_file);
+            out.diagnostics(&loaded.diagnostics);
+            let Some(project) = loaded.project else {
+                return invalid_files(&loaded);
+            };
+            let options = watch::WatchOptions {
+                run: work::Options {
+                    keep_going: *keep_going,
+                    jobs: jobs_for(*jobs, &project),
+                    ..Default::default()
+                },
+                debounce: *debounce,
+                probe_interval: *probe_interval,
+                no_wait: *no_wait,
+            };
+            watch::watch(&root_file, project, &out, targets, &options)
+        }
         Command::Plan { targets, exit_code } => with_project(&cli, &out, |project| {
             commands::plan(
                 project,
@@ -423,15 +486,29 @@ fn with_project(cli: &Cli, out: &Output, f: impl FnOnce(&Project) -> u8) -> u8 {
     out.diagnostics(&loaded.diagnostics);
     match &loaded.project {
         Some(project) => f(project),
-        None => {
-            let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-            eprintln!(
-                "error: the task files have {}; run `devgraph check` for the full report",
-                count(errors, "error")
-            );
-            EXIT_INVALID
-        }
+        None => invalid_files(&loaded),
     }
+}
+
+/// The last line when the task files could not be loaded (their diagnostics are printed).
+fn invalid_files(loaded: &Loaded) -> u8 {
+    let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+    eprintln!(
+        "error: the task files have {}; run `devgraph check` for the full report",
+        count(errors, "error")
+    );
+    EXIT_INVALID
+}
+
+/// `-j`, else `settings.jobs`, else the number of CPUs.
+fn jobs_for(flag: Option<u16>, project: &Project) -> usize {
+    flag.map(usize::from)
+        .or(project.settings.jobs)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse(text)
 }
 
 fn check(cli: &Cli, out: &Output) -> u8 {

@@ -102,6 +102,12 @@ pub enum ProbeState {
     Failed { message: String },
 }
 
+/// Whether a probe result drifts its task from the recorded one: it changed, or it timed
+/// out (never equal to anything).
+pub fn probe_drifted(old: &Option<ProbeState>, new: &Option<ProbeState>) -> bool {
+    matches!(new, Some(ProbeState::TimedOut { .. })) || new != old
+}
+
 /// How many characters of probe output `why` keeps to show.
 pub const PREVIEW_CHARS: usize = 200;
 
@@ -299,7 +305,7 @@ pub fn diff(old: &Record, new: &Record) -> Vec<Change> {
         Some(ProbeState::TimedOut { after_ms }) => changes.push(Change::ProbeTimedOut {
             after_ms: *after_ms,
         }),
-        probe if *probe != old.probe => changes.push(Change::Probe {
+        probe if probe_drifted(&old.probe, probe) => changes.push(Change::Probe {
             old: old.probe.clone(),
             new: new.probe.clone(),
         }),

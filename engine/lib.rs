@@ -23,4 +23,5 @@ pub mod runner;
 pub mod secret;
 pub mod state;
 pub mod suggest;
+pub mod watch;
 pub mod work;

@@ -139,13 +139,42 @@ impl FileSet {
     ///   literal path: only regular files reached through real directories count.
     /// - A directory that cannot be read is skipped.
     pub fn files_with(&self, root: &Path, ignores: &Ignores) -> Vec<PathBuf> {
+        self.walk(root, ignores, &self.bases, None)
+    }
+
+    /// The files of [`FileSet::files_with`], walking only `bases` (root-relative), and
+    /// every directory the walk listed, as absolute paths: what `watch` watches.
+    pub fn files_and_dirs(
+        &self,
+        root: &Path,
+        ignores: &Ignores,
+        bases: &[PathBuf],
+    ) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let dirs = std::cell::RefCell::new(Vec::new());
+        let files = self.walk(root, ignores, bases, Some(&dirs));
+        (files, dirs.into_inner())
+    }
+
+    /// The literal leading parts of the include globs, outermost only (`""` is the root).
+    pub fn bases(&self) -> &[PathBuf] {
+        &self.bases
+    }
+
+    fn walk(
+        &self,
+        root: &Path,
+        ignores: &Ignores,
+        bases: &[PathBuf],
+        dirs: Option<&std::cell::RefCell<Vec<PathBuf>>>,
+    ) -> Vec<PathBuf> {
         let mut found = Vec::new();
         let walk = Walk {
             root,
             rel_start: relative_start(root),
             ignores,
+            dirs,
         };
-        for base in &self.bases {
+        for base in bases {
             self.walk_base(&walk, base, &mut found);
         }
         // As `Path`'s order (component by component), without splitting into components:
@@ -218,6 +247,9 @@ impl FileSet {
         let Ok(listing) = std::fs::read_dir(&*abs) else {
             return;
         };
+        if let Some(dirs) = walk.dirs {
+            dirs.borrow_mut().push(abs.clone());
+        }
         let entries: Vec<(OsString, FileType)> = listing
             .flatten()
             .filter_map(|e| Some((e.file_name(), e.file_type().ok()?)))
@@ -259,6 +291,8 @@ struct Walk<'a> {
     /// Where the root-relative part of `root.join(rel)` starts.
     rel_start: usize,
     ignores: &'a Ignores,
+    /// Collects every directory listed, when asked to.
+    dirs: Option<&'a std::cell::RefCell<Vec<PathBuf>>>,
 }
 
 impl Walk<'_> {
@@ -326,6 +360,37 @@ impl Ignores {
         }
     }
 
+    /// Whether the root-relative `rel` is ignored, by its own rule or one of a directory on
+    /// the way to it, by the same rules as [`FileSet::files_with`] (`.git/` and
+    /// `.devgraph/` included).
+    pub fn ignores(&self, root: &Path, rel: &Path, is_dir: bool) -> bool {
+        let mut rules: Vec<Arc<Gitignore>> = Vec::new();
+        rules.extend(self.get(root, root.join(".git/info/exclude"), false));
+        rules.extend(self.get(root, root.join(GITIGNORE), true));
+        let names: Vec<&OsStr> = rel
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(name) => Some(name),
+                _ => None,
+            })
+            .collect();
+        let mut abs = root.to_path_buf();
+        for (i, name) in names.iter().enumerate() {
+            if is_never_entered(name) {
+                return true;
+            }
+            abs.push(name);
+            let last = i + 1 == names.len();
+            if is_ignored(&rules, &abs, !last || is_dir) {
+                return true;
+            }
+            if !last {
+                rules.extend(self.get(root, abs.join(GITIGNORE), true));
+            }
+        }
+        false
+    }
+
     /// The rules of `file`, matched relative to its directory (or to `root` for
     /// `.git/info/exclude`). `probe`: check first that it is a regular file (symlinked
     /// `.gitignore` files are not read, as in git).
@@ -361,6 +426,53 @@ fn read_ignore_file(root: &Path, file: &Path) -> Option<Arc<Gitignore>> {
     builder.add(file);
     let rules = builder.build().ok()?;
     (!rules.is_empty()).then(|| Arc::new(rules))
+}
+
+/// Which of many file sets match a path, through one combined glob set (a path is checked
+/// against every set at once, not set after set).
+pub struct Owners {
+    include: GlobSet,
+    /// The set each include glob of `include` came from.
+    owner: Vec<usize>,
+    sets: Vec<FileSet>,
+}
+
+impl Owners {
+    /// One entry per set: its globs (excludes with `!`), already checked with [`validate`].
+    pub fn new(sets: &[Vec<&str>]) -> Self {
+        let mut include = GlobSetBuilder::new();
+        let mut owner = Vec::new();
+        for (i, globs) in sets.iter().enumerate() {
+            for glob in globs.iter().filter(|g| !g.starts_with('!')) {
+                if let Ok(glob) = compile(glob) {
+                    include.add(glob);
+                    owner.push(i);
+                }
+            }
+        }
+        Owners {
+            include: include.build().unwrap_or_else(|_| GlobSet::empty()),
+            owner,
+            sets: sets
+                .iter()
+                .map(|g| FileSet::new(g.iter().copied()))
+                .collect(),
+        }
+    }
+
+    /// The sets (by index, ascending) that match the root-relative `rel`.
+    pub fn matching(&self, rel: &Path) -> Vec<usize> {
+        let mut found: Vec<usize> = self
+            .include
+            .matches(rel)
+            .into_iter()
+            .map(|g| self.owner[g])
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found.retain(|&i| self.sets[i].matches(rel));
+        found
+    }
 }
 
 /// The leading components of a glob that contain no glob syntax: where a walk must start.
@@ -639,5 +751,64 @@ mod tests {
             found(root, &["**"]),
             vec![".gitignore", "a/x.txt", "b/.gitignore", "b/keep.log"]
         );
+    }
+
+    #[test]
+    fn ignores_answers_for_single_paths_as_the_walk_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(
+            root,
+            &["a/x.txt", "a/y.log", "b/z.log", "b/keep.log", "gen/q.txt"],
+        );
+        std::fs::write(root.join(".gitignore"), "*.log\ngen/\n").unwrap();
+        std::fs::write(root.join("b/.gitignore"), "!keep.log\n").unwrap();
+        let ignores = Ignores::default();
+        let walked = found(root, &["**"]);
+        for path in ["a/x.txt", "a/y.log", "b/z.log", "b/keep.log", "gen/q.txt"] {
+            let ignored = ignores.ignores(root, Path::new(path), false);
+            assert_eq!(ignored, !walked.contains(&path.to_string()), "{path}");
+        }
+        assert!(ignores.ignores(root, Path::new("gen"), true));
+        assert!(ignores.ignores(root, Path::new(".devgraph/state.db"), false));
+        assert!(ignores.ignores(root, Path::new(".git/HEAD"), false));
+    }
+
+    #[test]
+    fn files_and_dirs_lists_each_directory_walked_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(
+            root,
+            &["src/a/x.rs", "src/b/c/y.rs", "gen/z.rs", "docs/r.md"],
+        );
+        std::fs::write(root.join(".gitignore"), "gen/\n").unwrap();
+        let set = FileSet::new(["src/**", "**/*.rs"]);
+        let (files, mut dirs) = set.files_and_dirs(root, &Ignores::default(), set.bases());
+        assert_eq!(files, [PathBuf::from("src/a/x.rs"), "src/b/c/y.rs".into()]);
+        dirs.sort();
+        let rel: Vec<&Path> = dirs.iter().map(|d| d.strip_prefix(root).unwrap()).collect();
+        let expected: Vec<&Path> = ["", "docs", "src", "src/a", "src/b", "src/b/c"]
+            .iter()
+            .map(Path::new)
+            .collect();
+        assert_eq!(rel, expected);
+    }
+
+    #[test]
+    fn owners_find_every_set_that_matches_and_honour_excludes() {
+        let owners = Owners::new(&[
+            vec!["src/**"],
+            vec!["src/**/*.rs", "!src/gen/**"],
+            vec!["docs/*.md", "src/lib.rs"],
+        ]);
+        assert_eq!(owners.matching(Path::new("src/lib.rs")), [0, 1, 2]);
+        assert_eq!(owners.matching(Path::new("src/gen/x.rs")), [0]);
+        assert_eq!(owners.matching(Path::new("docs/a.md")), [2]);
+        assert_eq!(
+            owners.matching(Path::new("docs/sub/a.md")),
+            Vec::<usize>::new()
+        );
+        assert_eq!(owners.matching(Path::new("other")), Vec::<usize>::new());
     }
 }

@@ -1377,9 +1377,16 @@ mod tests {
             assert_eq!(case.world().stops[0], (vec![101], true));
             case.release("a");
             case.shared.wait_for("a second start of a", |w| {
-                w.steps.iter().filter(|s| s.1 == 0 && s.2 == Step::Start).count() == 2
+                w.steps
+                    .iter()
+                    .filter(|s| s.1 == 0 && s.2 == Step::Start)
+                    .count()
+                    == 2
             });
-            assert!(case.world().seq(1, Step::Start).is_none(), "b started early");
+            assert!(
+                case.world().seq(1, Step::Start).is_none(),
+                "b started early"
+            );
             case.release("c");
         });
         assert_eq!(reports, all_ran(&["a", "b", "c"]));
@@ -1387,7 +1394,10 @@ mod tests {
         assert_eq!(world.calls.iter().filter(|c| c.task == 0).count(), 2);
         assert_eq!(world.calls.iter().filter(|c| c.task == 2).count(), 1);
         assert!(
-            world.notes.iter().any(|n| n.starts_with("a: its inputs changed")),
+            world
+                .notes
+                .iter()
+                .any(|n| n.starts_with("a: its inputs changed")),
             "{:?}",
             world.notes
         );

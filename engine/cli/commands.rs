@@ -22,7 +22,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Counts SIGINT and SIGTERM from now on. Children run in their own process groups, so a
 /// terminal's Ctrl-C reaches only devgraph, which then stops them (SPEC §6).
-fn interrupt_counter() -> &'static AtomicUsize {
+pub(super) fn interrupt_counter() -> &'static AtomicUsize {
     static COUNT: AtomicUsize = AtomicUsize::new(0);
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
@@ -44,10 +44,10 @@ fn interrupt_counter() -> &'static AtomicUsize {
 }
 
 /// How many probes `plan`, `why` and `status` run at once.
-const PROBE_PARALLEL: usize = 8;
+pub(super) const PROBE_PARALLEL: usize = 8;
 
 /// The targets named on the command line, or `settings.default`.
-fn targets(
+pub(super) fn targets(
     project: &Project,
     out: &Output,
     names: &[String],
@@ -74,7 +74,7 @@ fn targets(
     }
 }
 
-fn context<'a>(project: &'a Project, state: Option<&'a State>) -> Option<Context<'a>> {
+pub(super) fn context<'a>(project: &'a Project, state: Option<&'a State>) -> Option<Context<'a>> {
     match Context::new(project, state) {
         Ok(ctx) => Some(ctx),
         Err(message) => {
@@ -197,10 +197,59 @@ pub fn run(
             }
         }
     }
-    let interrupts = interrupt_counter();
+    let outcome = execute(
+        &ctx,
+        &state,
+        out,
+        &targets,
+        options,
+        interrupt_counter(),
+        files,
+    );
+    outcome.exit_code()
+}
+
+/// What one pass of the scheduler came to.
+pub(super) struct Outcome {
+    pub reports: Vec<work::Report>,
+    pub interrupted: bool,
+    pub failed: bool,
+    /// `--timings` and `--trace` were written (or not asked for).
+    pub written: bool,
+}
+
+impl Outcome {
+    /// `run`'s exit status (SPEC §5).
+    pub fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            EXIT_INTERRUPTED
+        } else if self.failed {
+            EXIT_FAILED
+        } else if !self.written {
+            EXIT_INVALID
+        } else {
+            0
+        }
+    }
+}
+
+/// Runs `targets` (as `options` say) with the store of `ctx`, showing it as `out` asks
+/// (live view, lines or JSON events), then writes the summary or the `run_finished`
+/// event. One `run`, or one round of `watch`.
+pub(super) fn execute(
+    ctx: &Context<'_>,
+    state: &State,
+    out: &Output,
+    targets: &[TaskId],
+    options: &Options,
+    interrupts: &dyn Interrupts,
+    files: &RunFiles,
+) -> Outcome {
+    let project = ctx.project;
+    let wanted = work::wanted(&project.graph, targets, options.only);
     let runner = TaskRunner {
-        ctx: &ctx,
-        state: &state,
+        ctx,
+        state,
         interrupts,
     };
     let mut lines = report::run::Lines { quiet: out.quiet };
@@ -237,7 +286,7 @@ pub fn run(
     let recorded = |id| ctx.recorded_identity(id).ok().flatten();
     let reports = work::run(
         &project.graph,
-        &targets,
+        targets,
         options,
         &runner,
         reporter,
@@ -271,14 +320,11 @@ pub fn run(
             report::run::summary(&project.graph, &reports)
         ));
     }
-    if interrupted {
-        EXIT_INTERRUPTED
-    } else if failed {
-        EXIT_FAILED
-    } else if !written {
-        EXIT_INVALID
-    } else {
-        0
+    Outcome {
+        reports,
+        interrupted,
+        failed,
+        written,
     }
 }
 
@@ -290,7 +336,7 @@ fn live_terminal() -> bool {
 
 /// Takes the project's lock (see `lock.rs`): waits for another run when `wait`, saying
 /// who holds it; otherwise reports the holder. `None` when it could not be taken (reported).
-fn take_lock(root: &std::path::Path, wait: bool) -> Option<lock::Lock> {
+pub(super) fn take_lock(root: &std::path::Path, wait: bool) -> Option<lock::Lock> {
     let waiting = |holder: Option<&lock::Holder>| {
         eprintln!("devgraph: waiting for {} to finish", lock::describe(holder));
     };
@@ -318,7 +364,10 @@ fn take_lock(root: &std::path::Path, wait: bool) -> Option<lock::Lock> {
 /// interrupted. Called with the lock held, so no other run owns them. A group is found by
 /// the environment of its processes (see `process::task_groups`), which covers a run killed
 /// before it could record the group; the recorded group is one of those found.
-fn stop_leftovers(state: &State, root: &std::path::Path) -> Result<(), crate::state::StateError> {
+pub(super) fn stop_leftovers(
+    state: &State,
+    root: &std::path::Path,
+) -> Result<(), crate::state::StateError> {
     for (task, _recorded) in state.running()? {
         for pgid in crate::process::task_groups(&task, root) {
             eprintln!(

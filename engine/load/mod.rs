@@ -84,6 +84,8 @@ pub struct Project {
     pub root: PathBuf,
     /// The root file first, then the included files in path order.
     pub files: Vec<SourceFile>,
+    /// The root file's `include` globs (a file they come to match changes the project).
+    pub include: Vec<String>,
     pub settings: Settings,
     /// The global `[env]`, in file order.
     pub env: Vec<(String, String)>,
@@ -361,6 +363,7 @@ impl Loader {
         let project = match graph {
             Some(graph) if !failed => Some(Project {
                 root,
+                include: self.root.include.iter().map(|p| p.value.clone()).collect(),
                 files: self.files,
                 settings,
                 env,

@@ -111,6 +111,10 @@ impl Reporter for JsonLines {
     fn note(&mut self, text: &str) {
         Self::emit(serde_json::json!({ "event": "note", "message": text }));
     }
+
+    fn restarted(&mut self, task: &Task) {
+        Self::emit(serde_json::json!({ "event": "task_restarted", "task": task.name }));
+    }
 }
 
 /// `1.2s`, `340ms`.

@@ -1,0 +1,746 @@
+//! `devgraph watch`: bring the targets up to date, then keep them there as files change
+//! (batched), the graph is edited (reloaded) and, with `--probe-interval`, the world drifts
+//! (probes). What a changed path means is decided in `watch.rs`; the rounds run through the
+//! same code as `run`. See "Watch" in docs/design.md.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, RwLock, mpsc};
+use std::time::{Duration, Instant};
+
+use notify::Watcher as _;
+
+use super::commands::{
+    EXIT_INTERRUPTED, RunFiles, context, execute, interrupt_counter, stop_leftovers, take_lock,
+    targets,
+};
+use super::{EXIT_INVALID, Output};
+use crate::fingerprint::ProbeState;
+use crate::graph::TaskId;
+use crate::load::Project;
+use crate::report::count;
+use crate::state::State;
+use crate::watch::{Batch, Meaning, ProbeClock, Scope};
+use crate::work::{self, Interrupts, Options, Restarts};
+
+/// How `watch` runs.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    pub run: Options,
+    /// The batch window: from the first relevant change to the round (watchexec's sense).
+    pub debounce: Duration,
+    /// How often the wanted tasks' probes are checked; never when `None`.
+    pub probe_interval: Option<Duration>,
+    pub no_wait: bool,
+}
+
+/// Ctrl-C as in `run`, plus the restarts the file events ask for.
+struct Signals {
+    count: &'static AtomicUsize,
+    restarts: Restarts,
+}
+
+impl Interrupts for Signals {
+    fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    fn restarts(&self) -> Option<&Restarts> {
+        Some(&self.restarts)
+    }
+}
+
+/// What the loop shares with the thread that reads file events.
+struct Shared {
+    root: PathBuf,
+    batch: Mutex<Batch>,
+    arrived: Condvar,
+    scope: RwLock<Scope>,
+    watcher: Mutex<Folders>,
+}
+
+/// The kernel watches: one per folder, without recursion (so `.gitignore`d trees such as
+/// `node_modules/` cost nothing).
+struct Folders {
+    watcher: notify::RecommendedWatcher,
+    watched: HashSet<PathBuf>,
+}
+
+/// Why watching could not start.
+enum WatchError {
+    /// A kernel limit: the sysctl to raise and its current value.
+    Limit {
+        sysctl: &'static str,
+        current: Option<u64>,
+    },
+    Other(String),
+}
+
+impl WatchError {
+    fn from_notify(e: notify::Error, path: Option<&Path>) -> Self {
+        let limit = |sysctl| WatchError::Limit {
+            sysctl,
+            current: std::fs::read_to_string(format!("/proc/sys/{}", sysctl.replace('.', "/")))
+                .ok()
+                .and_then(|v| v.trim().parse().ok()),
+        };
+        match &e.kind {
+            notify::ErrorKind::MaxFilesWatch => limit("fs.inotify.max_user_watches"),
+            notify::ErrorKind::Io(io) if io.raw_os_error() == Some(24) => {
+                limit("fs.inotify.max_user_instances")
+            }
+            _ => WatchError::Other(match path {
+                Some(p) => format!("cannot watch {}: {e}", p.display()),
+                None => format!("cannot watch files: {e}"),
+            }),
+        }
+    }
+
+    fn print(&self, what: &str) {
+        match self {
+            WatchError::Limit { sysctl, current } => {
+                let now = current.map(|c| format!(" (now {c})")).unwrap_or_default();
+                eprintln!(
+                    "error: cannot watch {what}: the kernel's limit {sysctl}{now} is reached"
+                );
+                eprintln!(
+                    "  help: raise it: `sudo sysctl {sysctl}=524288`, and put `{sysctl}=524288` in /etc/sysctl.d/ to keep it"
+                );
+            }
+            WatchError::Other(message) => eprintln!("error: {message}"),
+        }
+    }
+}
+
+impl Folders {
+    fn new(tx: mpsc::Sender<notify::Result<notify::Event>>) -> Result<Self, WatchError> {
+        let watcher = notify::recommended_watcher(move |event| {
+            let _ = tx.send(event);
+        })
+        .map_err(|e| WatchError::from_notify(e, None))?;
+        Ok(Folders {
+            watcher,
+            watched: HashSet::new(),
+        })
+    }
+
+    /// Watches each folder not watched yet. A folder that vanished in the meantime is
+    /// skipped; a kernel limit is an error.
+    fn add(&mut self, dirs: &[PathBuf]) -> Result<(), WatchError> {
+        for dir in dirs {
+            if self.watched.contains(dir) {
+                continue;
+            }
+            match self.watcher.watch(dir, notify::RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.watched.insert(dir.clone());
+                }
+                Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {}
+                Err(e) => match WatchError::from_notify(e, Some(dir)) {
+                    WatchError::Other(message) if !dir.exists() => drop(message),
+                    error => return Err(error),
+                },
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The project being watched, with what follows from it.
+struct Watched {
+    project: Project,
+    targets: Vec<TaskId>,
+    /// The targets and their deps, deps first.
+    wanted: Vec<TaskId>,
+    files: usize,
+}
+
+/// Why a round runs.
+enum Trigger {
+    Start,
+    Files(Batch),
+    /// The graph was reloaded after these changes.
+    Reloaded(Batch),
+    /// These tasks' probes drifted.
+    Probes(Vec<String>),
+}
+
+/// `devgraph watch`.
+pub fn watch(
+    root_file: &Path,
+    project: Project,
+    out: &Output,
+    names: &[String],
+    options: &WatchOptions,
+) -> u8 {
+    let Some(first_targets) = targets(&project, out, names, false) else {
+        return EXIT_INVALID;
+    };
+    let Some(_lock) = take_lock(&project.root, !options.no_wait) else {
+        return EXIT_INVALID;
+    };
+    let state = match State::open(&project.root) {
+        Ok(state) => state,
+        Err(e) => {
+            out.error(&e);
+            return EXIT_INVALID;
+        }
+    };
+    if let Err(e) = stop_leftovers(&state, &project.root) {
+        out.error(&e);
+        return EXIT_INVALID;
+    }
+    let signals = Signals {
+        count: interrupt_counter(),
+        restarts: Restarts::default(),
+    };
+    let (tx, rx) = mpsc::channel();
+    let wanted = work::wanted(&project.graph, &first_targets, false);
+    let scope = Scope::new(&project, &wanted);
+    let folders = scope.folders();
+    let mut kernel = match Folders::new(tx.clone()) {
+        Ok(k) => k,
+        Err(e) => {
+            e.print("files");
+            return EXIT_INVALID;
+        }
+    };
+    if let Err(e) = kernel.add(&folders.dirs) {
+        e.print(&format!("the {} folders of the inputs", folders.dirs.len()));
+        return EXIT_INVALID;
+    }
+    let shared = Shared {
+        root: project.root.clone(),
+        batch: Mutex::new(Batch::default()),
+        arrived: Condvar::new(),
+        scope: RwLock::new(scope),
+        watcher: Mutex::new(kernel),
+    };
+    let mut watched = Watched {
+        project,
+        targets: first_targets,
+        wanted,
+        files: folders.files,
+    };
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| read_events(rx, &shared, &signals.restarts, &done));
+        let code = rounds(
+            root_file,
+            &mut watched,
+            &state,
+            out,
+            options,
+            &signals,
+            &shared,
+            &tx,
+        );
+        done.store(true, Ordering::SeqCst);
+        code
+    })
+}
+
+/// The rounds, until Ctrl-C.
+#[allow(clippy::too_many_arguments)]
+fn rounds(
+    root_file: &Path,
+    watched: &mut Watched,
+    state: &State,
+    out: &Output,
+    options: &WatchOptions,
+    signals: &Signals,
+    shared: &Shared,
+    tx: &mpsc::Sender<notify::Result<notify::Event>>,
+) -> u8 {
+    let mut trigger = Trigger::Start;
+    // The tasks to check this round (with their dependents); `None`: every wanted task.
+    let mut checked: Option<HashSet<TaskId>> = None;
+    // Tasks that did not end up to date in their last round: checked again every round.
+    let mut dirty: HashSet<TaskId> = HashSet::new();
+    let mut clock = options
+        .probe_interval
+        .map(|interval| ProbeClock::new(interval, Instant::now()));
+    for round in 1.. {
+        announce(out, round, &trigger);
+        signals.restarts.clear();
+        let graph = &watched.project.graph;
+        let (round_targets, only) = match &checked {
+            None => (watched.targets.clone(), false),
+            Some(ids) => (below(graph, &watched.wanted, ids.union(&dirty)), true),
+        };
+        let Some(ctx) = context(&watched.project, Some(state)) else {
+            return EXIT_INVALID;
+        };
+        let run_options = Options {
+            only,
+            ..options.run.clone()
+        };
+        let missing = crate::preflight::check(&ctx, &work::wanted(graph, &round_targets, only));
+        if !missing.is_empty() {
+            eprintln!("{missing}");
+            dirty.extend(round_targets.iter().copied());
+        } else {
+            let outcome = execute(
+                &ctx,
+                state,
+                out,
+                &round_targets,
+                &run_options,
+                signals,
+                &RunFiles::default(),
+            );
+            if outcome.interrupted {
+                return EXIT_INTERRUPTED;
+            }
+            for report in &outcome.reports {
+                if matches!(
+                    report.result,
+                    work::TaskResult::Ran | work::TaskResult::UpToDate
+                ) {
+                    dirty.remove(&report.id);
+                } else {
+                    dirty.insert(report.id);
+                }
+            }
+            if let (Some(clock), Trigger::Probes(names)) = (&mut clock, &trigger) {
+                settle_probes(clock, names, &outcome.reports, graph, out);
+            }
+        }
+        status(out, watched);
+        // Wait for the next reason to run.
+        loop {
+            match wait(shared, signals, options.debounce, clock.as_ref()) {
+                Wake::Interrupted => return EXIT_INTERRUPTED,
+                Wake::Batch(batch) if batch.project => {
+                    match reload(root_file, watched, out, shared, tx) {
+                        Ok(()) => {
+                            dirty.clear();
+                            checked = None;
+                            trigger = Trigger::Reloaded(batch);
+                            break;
+                        }
+                        // Keep going on the last valid graph, with the rest of the batch.
+                        Err(()) if !batch.tasks.is_empty() => {
+                            checked = Some(batch.tasks.clone());
+                            trigger = Trigger::Files(batch);
+                            break;
+                        }
+                        Err(()) => {
+                            status(out, watched);
+                            continue;
+                        }
+                    }
+                }
+                Wake::Batch(batch) => {
+                    checked = if batch.rescan {
+                        None
+                    } else {
+                        Some(batch.tasks.clone())
+                    };
+                    trigger = Trigger::Files(batch);
+                    break;
+                }
+                Wake::ProbeTick => {
+                    let Some(clock) = &mut clock else { continue };
+                    let drifted = check_probes(clock, watched, state, &dirty, out);
+                    if !drifted.is_empty() {
+                        let graph = &watched.project.graph;
+                        trigger = Trigger::Probes(
+                            drifted
+                                .iter()
+                                .map(|&id| graph.task(id).name.clone())
+                                .collect(),
+                        );
+                        checked = Some(drifted.into_iter().collect());
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    unreachable!("rounds only end by returning")
+}
+
+/// `ids` and every wanted task below them, in run order (deps first).
+fn below<'a>(
+    graph: &crate::graph::Graph,
+    wanted: &[TaskId],
+    ids: impl Iterator<Item = &'a TaskId>,
+) -> Vec<TaskId> {
+    let wanted_set: HashSet<TaskId> = wanted.iter().copied().collect();
+    let mut found: HashSet<TaskId> = HashSet::new();
+    let mut stack: Vec<TaskId> = ids.copied().filter(|id| wanted_set.contains(id)).collect();
+    while let Some(id) = stack.pop() {
+        if found.insert(id) {
+            stack.extend(
+                graph
+                    .dependents(id)
+                    .iter()
+                    .filter(|d| wanted_set.contains(d)),
+            );
+        }
+    }
+    wanted
+        .iter()
+        .copied()
+        .filter(|id| found.contains(id))
+        .collect()
+}
+
+enum Wake {
+    Interrupted,
+    Batch(Batch),
+    ProbeTick,
+}
+
+/// Blocks until Ctrl-C, a batch whose window closed, or the next probe tick.
+fn wait(shared: &Shared, signals: &Signals, window: Duration, clock: Option<&ProbeClock>) -> Wake {
+    let mut batch = shared.batch.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        // Ctrl-C does not wait for the window.
+        if signals.count() > 0 {
+            return Wake::Interrupted;
+        }
+        let now = Instant::now();
+        if batch.due(now, window) {
+            return Wake::Batch(std::mem::take(&mut *batch));
+        }
+        if clock.is_some_and(|c| now >= c.next()) && batch.first.is_none() {
+            return Wake::ProbeTick;
+        }
+        // Look at the interrupt counter now and then; otherwise sleep until something is due.
+        let mut until = now + Duration::from_millis(50);
+        if let Some(closes) = batch.closes_at(window) {
+            until = until.min(closes);
+        }
+        if let Some(clock) = clock {
+            until = until.min(clock.next().max(now));
+        }
+        batch = shared
+            .arrived
+            .wait_timeout(batch, until.saturating_duration_since(now))
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
+}
+
+/// Reads file events until the loop is done: what each path means goes into the batch,
+/// new folders are watched, and tasks whose inputs changed are asked to restart (the
+/// scheduler restarts those that are running).
+fn read_events(
+    rx: mpsc::Receiver<notify::Result<notify::Event>>,
+    shared: &Shared,
+    restarts: &Restarts,
+    done: &AtomicBool,
+) {
+    use notify::EventKind;
+    use notify::event::{CreateKind, ModifyKind};
+    let mut warned = false;
+    while !done.load(Ordering::SeqCst) {
+        let event = match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(Ok(event)) => event,
+            Ok(Err(e)) => {
+                if !warned {
+                    WatchError::from_notify(e, None).print("some files");
+                    warned = true;
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        let now = Instant::now();
+        if event.need_rescan() {
+            shared
+                .batch
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .lost_events(now);
+            shared.arrived.notify_all();
+            continue;
+        }
+        // Reads and attribute changes (`touch`) change no content.
+        if matches!(
+            event.kind,
+            EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_))
+        ) {
+            continue;
+        }
+        let appeared = matches!(
+            event.kind,
+            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
+        );
+        let scope = shared.scope.read().unwrap_or_else(|p| p.into_inner());
+        let ignores = crate::pattern::Ignores::default();
+        let mut meanings = Vec::with_capacity(event.paths.len());
+        for path in &event.paths {
+            let is_dir = matches!(event.kind, EventKind::Create(CreateKind::Folder))
+                || std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+            if is_dir && appeared {
+                let dirs = scope.folders_below(path);
+                let mut folders = shared.watcher.lock().unwrap_or_else(|p| p.into_inner());
+                if let Err(e) = folders.add(&dirs) {
+                    e.print(&format!("the new folder {}", path.display()));
+                }
+            }
+            let meaning = scope.meaning(path, is_dir, &ignores);
+            if let Meaning::Tasks(ids) = &meaning {
+                restarts.request(ids.iter().copied());
+            }
+            meanings.push((path, meaning));
+        }
+        drop(scope);
+        let mut batch = shared.batch.lock().unwrap_or_else(|p| p.into_inner());
+        for (path, meaning) in meanings {
+            batch.add(&shared.root, path, meaning, now);
+        }
+        drop(batch);
+        shared.arrived.notify_all();
+    }
+}
+
+/// Loads the task files again; on success the watch moves to the new graph (new scope,
+/// new kernel watches). An invalid edit is reported and changes nothing.
+fn reload(
+    root_file: &Path,
+    watched: &mut Watched,
+    out: &Output,
+    shared: &Shared,
+    tx: &mpsc::Sender<notify::Result<notify::Event>>,
+) -> Result<(), ()> {
+    let loaded = crate::load::load_path(root_file);
+    out.diagnostics(&loaded.diagnostics);
+    let keep_going = || {
+        eprintln!("devgraph: still watching the last valid graph; fix the files to go on");
+        Err(())
+    };
+    let Some(project) = loaded.project else {
+        let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+        eprintln!("error: the task files have {}", count(errors, "error"));
+        return keep_going();
+    };
+    let names: Vec<String> = watched
+        .targets
+        .iter()
+        .map(|&id| watched.project.graph.task(id).name.clone())
+        .collect();
+    let Some(targets) = targets(&project, out, &names, false) else {
+        return keep_going();
+    };
+    let wanted = work::wanted(&project.graph, &targets, false);
+    let scope = Scope::new(&project, &wanted);
+    let folders = scope.folders();
+    let mut kernel = match Folders::new(tx.clone()) {
+        Ok(k) => k,
+        Err(e) => {
+            e.print("files");
+            return keep_going();
+        }
+    };
+    if let Err(e) = kernel.add(&folders.dirs) {
+        e.print(&format!("the {} folders of the inputs", folders.dirs.len()));
+        return keep_going();
+    }
+    *shared.scope.write().unwrap_or_else(|p| p.into_inner()) = scope;
+    *shared.watcher.lock().unwrap_or_else(|p| p.into_inner()) = kernel;
+    *watched = Watched {
+        project,
+        targets,
+        wanted,
+        files: folders.files,
+    };
+    Ok(())
+}
+
+/// Runs the due probes of the wanted tasks; returns the tasks whose probe drifted (or that
+/// never succeeded), and backs off probes that fail.
+fn check_probes(
+    clock: &mut ProbeClock,
+    watched: &Watched,
+    state: &State,
+    dirty: &HashSet<TaskId>,
+    out: &Output,
+) -> Vec<TaskId> {
+    let now = Instant::now();
+    clock.ticked(now);
+    let graph = &watched.project.graph;
+    let due: Vec<TaskId> = watched
+        .wanted
+        .iter()
+        .copied()
+        .filter(|&id| {
+            let task = graph.task(id);
+            task.probe.is_some() && !task.is_group() && clock.due(&task.name, now)
+        })
+        .collect();
+    if due.is_empty() {
+        return Vec::new();
+    }
+    let Some(ctx) = context(&watched.project, Some(state)) else {
+        return Vec::new();
+    };
+    let probes = ctx.probes(&due, super::commands::PROBE_PARALLEL);
+    let mut drifted = Vec::new();
+    for (id, probe) in due.into_iter().zip(probes) {
+        let name = &graph.task(id).name;
+        let recorded = state.success(name).ok().flatten().map(|s| s.record.probe);
+        let changed = match &recorded {
+            Some(old) => crate::fingerprint::probe_drifted(old, &probe),
+            None => true,
+        };
+        if changed || dirty.contains(&id) {
+            drifted.push(id);
+        } else if let Some(failure) = probe.as_ref().and_then(probe_failure) {
+            // Not drifted (it failed the same way after the task's last success), but
+            // failing: check it less often, and say so.
+            let (wait, times) = clock.failed(name, now);
+            note(
+                out,
+                &format!(
+                    "the probe of {name} {failure}, {} in a row; next check in {}",
+                    count(times as usize, "failure"),
+                    crate::duration::format(wait)
+                ),
+            );
+        } else {
+            clock.recovered(name);
+        }
+    }
+    drifted
+}
+
+/// After a round the probes started: a task that still did not succeed backs off.
+fn settle_probes(
+    clock: &mut ProbeClock,
+    names: &[String],
+    reports: &[work::Report],
+    graph: &crate::graph::Graph,
+    out: &Output,
+) {
+    let now = Instant::now();
+    for report in reports {
+        let name = &graph.task(report.id).name;
+        if !names.contains(name) {
+            continue;
+        }
+        if matches!(
+            report.result,
+            work::TaskResult::Ran | work::TaskResult::UpToDate
+        ) {
+            if clock.recovered(name) {
+                note(out, &format!("{name} is healthy again"));
+            }
+        } else {
+            let (wait, times) = clock.failed(name, now);
+            note(
+                out,
+                &format!(
+                    "{name} did not recover after its probe drifted ({} in a row); next probe check in {}",
+                    count(times as usize, "failure"),
+                    crate::duration::format(wait)
+                ),
+            );
+        }
+    }
+}
+
+/// Why a probe result counts as failing: exit status, timeout, or no start.
+fn probe_failure(probe: &ProbeState) -> Option<String> {
+    match probe {
+        ProbeState::Exited { status: 0, .. } => None,
+        ProbeState::Exited { status, .. } => Some(format!("exits {status}")),
+        ProbeState::TimedOut { after_ms } => Some(format!(
+            "timed out after {}",
+            crate::duration::format(Duration::from_millis(*after_ms))
+        )),
+        ProbeState::Failed { message } => Some(format!("cannot start: {message}")),
+    }
+}
+
+fn note(out: &Output, text: &str) {
+    if out.json {
+        out.stdout(&format!(
+            "{}\n",
+            serde_json::json!({ "event": "note", "message": text })
+        ));
+    } else {
+        eprintln!("devgraph: {text}");
+    }
+}
+
+/// The first line of a round: what triggered it.
+fn announce(out: &Output, round: usize, trigger: &Trigger) {
+    let (kind, paths, probes): (&str, Vec<String>, &[String]) = match trigger {
+        Trigger::Start => ("start", Vec::new(), &[]),
+        Trigger::Files(batch) => ("files", shown(batch), &[]),
+        Trigger::Reloaded(batch) => ("graph", shown(batch), &[]),
+        Trigger::Probes(names) => ("probes", Vec::new(), names),
+    };
+    if out.json {
+        let event = serde_json::json!({
+            "event": "round_started",
+            "round": round,
+            "trigger": kind,
+            "paths": paths,
+            "probes": probes,
+        });
+        out.stdout(&format!("{event}\n"));
+        return;
+    }
+    if out.quiet {
+        return;
+    }
+    let what = match trigger {
+        Trigger::Start => "bringing the targets up to date".to_string(),
+        Trigger::Files(batch) if batch.rescan => {
+            "file events were lost; checking every task".to_string()
+        }
+        Trigger::Files(batch) => batch.describe(3),
+        Trigger::Reloaded(batch) => format!("{}; graph reloaded", batch.describe(3)),
+        Trigger::Probes(names) => match names.as_slice() {
+            [one] => format!("the probe of {one} drifted"),
+            many => format!("the probes of {} drifted", many.join(", ")),
+        },
+    };
+    let time = jiff::Zoned::now().strftime("%H:%M:%S").to_string();
+    out.stdout(&format!(
+        "{}── {time} {what}\n",
+        if round > 1 { "\n" } else { "" }
+    ));
+}
+
+/// The batch's paths, for the JSON event (all of them, up to a thousand).
+fn shown(batch: &Batch) -> Vec<String> {
+    batch
+        .paths
+        .iter()
+        .take(1000)
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+/// Between rounds: what is watched, on stderr and in the terminal's title.
+fn status(out: &Output, watched: &Watched) {
+    let text = format!(
+        "watching {}, {}",
+        count(watched.wanted.len(), "task"),
+        count(watched.files, "file")
+    );
+    if out.json {
+        let event = serde_json::json!({
+            "event": "watching",
+            "tasks": watched.wanted.len(),
+            "files": watched.files,
+        });
+        out.stdout(&format!("{event}\n"));
+        return;
+    }
+    use std::io::IsTerminal as _;
+    if std::io::stderr().is_terminal() {
+        eprint!("\x1b]0;devgraph: {text}\x07");
+    }
+    if !out.quiet {
+        eprintln!("devgraph: {text} (Ctrl-C to stop)");
+    }
+}
