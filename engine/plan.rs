@@ -223,6 +223,13 @@ impl<'a> Context<'a> {
         input_paths.extend(implicit.iter().cloned());
         input_paths.sort();
         let output_paths = self.outputs.expand(&task.outputs);
+        // What a task produces is not what it consumes: an input glob that also names a
+        // declared output (`src/**` and `src/gen.txt`) leaves the output out, or every run
+        // would drift the task again.
+        if !output_paths.is_empty() {
+            let produced: std::collections::HashSet<&String> = output_paths.iter().collect();
+            input_paths.retain(|p| !produced.contains(p));
+        }
         // A task with no files has no stat cache to read.
         let cache = match self.state {
             Some(state) if !(input_paths.is_empty() && output_paths.is_empty()) => {
