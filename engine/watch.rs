@@ -27,6 +27,26 @@ pub struct Scope {
     project_files: FileSet,
 }
 
+/// What is at a changed path now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Now {
+    File,
+    /// A folder: what matters are the files in it, which are looked at one by one.
+    Folder,
+    /// Nothing (removed or moved away): it may have been a file or a whole folder.
+    Gone,
+}
+
+impl Now {
+    pub fn of(path: &Path) -> Self {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => Now::Folder,
+            Ok(_) => Now::File,
+            Err(_) => Now::Gone,
+        }
+    }
+}
+
 /// What a changed path means.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Meaning {
@@ -99,8 +119,8 @@ impl Scope {
         }
     }
 
-    /// What a change of the absolute `path` means; `is_dir` when it is (now) a folder.
-    pub fn meaning(&self, path: &Path, is_dir: bool, ignores: &Ignores) -> Meaning {
+    /// What a change of the absolute `path` means.
+    pub fn meaning(&self, path: &Path, now: Now, ignores: &Ignores) -> Meaning {
         let Ok(rel) = path.strip_prefix(&self.root) else {
             return Meaning::Nothing;
         };
@@ -115,26 +135,25 @@ impl Scope {
         if rel.file_name().is_some_and(|n| n == ".gitignore") || self.project_files.matches(rel) {
             return Meaning::Project;
         }
-        if self.outputs.matches(rel) || ignores.ignores(&self.root, rel, is_dir) {
+        if now == Now::Folder
+            || self.outputs.matches(rel)
+            || ignores.ignores(&self.root, rel, false)
+        {
             return Meaning::Nothing;
         }
-        let tasks: Vec<TaskId> = if is_dir {
-            // A folder that appeared (or went): whatever could have inputs in it.
-            (0..self.tasks.len())
-                .filter(|&i| {
-                    self.bases[i]
-                        .iter()
-                        .any(|b| b.starts_with(rel) || rel.starts_with(b))
-                })
-                .map(|i| self.tasks[i])
-                .collect()
-        } else {
-            self.owners
-                .matching(rel)
-                .into_iter()
-                .map(|i| self.tasks[i])
-                .collect()
-        };
+        let mut found = self.owners.matching(rel);
+        if now == Now::Gone {
+            // Perhaps a folder that went with its files: whatever could have had inputs in
+            // it (a removed file merely near some inputs costs one decision in the round).
+            found.extend((0..self.tasks.len()).filter(|&i| {
+                self.bases[i]
+                    .iter()
+                    .any(|b| b.starts_with(rel) || rel.starts_with(b))
+            }));
+            found.sort_unstable();
+            found.dedup();
+        }
+        let tasks: Vec<TaskId> = found.into_iter().map(|i| self.tasks[i]).collect();
         if tasks.is_empty() {
             Meaning::Nothing
         } else {
@@ -167,10 +186,11 @@ impl Scope {
         }
     }
 
-    /// The folders to add when the folder `path` appeared (or was moved in).
-    pub fn folders_below(&self, path: &Path) -> Vec<PathBuf> {
+    /// When the folder `path` appeared (or was moved in): the folders in it to watch, and
+    /// the files already in it (absolute), which changed too.
+    pub fn appeared(&self, path: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
         let Ok(rel) = path.strip_prefix(&self.root) else {
-            return Vec::new();
+            return Default::default();
         };
         let relevant = self
             .inputs
@@ -178,12 +198,12 @@ impl Scope {
             .iter()
             .any(|b| b.starts_with(rel) || rel.starts_with(b));
         if !relevant {
-            return Vec::new();
+            return Default::default();
         }
-        let (_, dirs) =
+        let (files, dirs) =
             self.inputs
                 .files_and_dirs(&self.root, &Ignores::default(), &[rel.to_path_buf()]);
-        dirs
+        (dirs, files.iter().map(|f| self.root.join(f)).collect())
     }
 
     /// How many tasks are watched.
@@ -354,7 +374,7 @@ inputs = ["other/**"]
         let p = project(root, TOML);
         let scope = Scope::new(&p, &ids(&p, &["a", "b"]));
         let ignores = Ignores::default();
-        let meaning = |rel: &str| scope.meaning(&root.join(rel), false, &ignores);
+        let meaning = |rel: &str| scope.meaning(&root.join(rel), Now::File, &ignores);
         assert_eq!(meaning("src/a/x.rs"), Meaning::Tasks(ids(&p, &["a", "b"])));
         assert_eq!(meaning("src/a/x.txt"), Meaning::Tasks(ids(&p, &["a"])));
         assert_eq!(meaning("src/a/gen/x.txt"), Meaning::Nothing);
@@ -367,8 +387,17 @@ inputs = ["other/**"]
         for own in ["tasks.toml", "more/x.toml", ".env", "src/.gitignore"] {
             assert_eq!(meaning(own), Meaning::Project, "{own}");
         }
+        // A folder: its files count, one by one. Gone: whatever had inputs in it.
         assert_eq!(
-            scope.meaning(&root.join("src"), true, &ignores),
+            scope.meaning(&root.join("src"), Now::Folder, &ignores),
+            Meaning::Nothing
+        );
+        assert_eq!(
+            scope.meaning(&root.join("src"), Now::Gone, &ignores),
+            Meaning::Tasks(ids(&p, &["a", "b"]))
+        );
+        assert_eq!(
+            scope.meaning(&root.join("src/a/sub"), Now::Gone, &ignores),
             Meaning::Tasks(ids(&p, &["a", "b"]))
         );
     }
@@ -383,7 +412,7 @@ inputs = ["other/**"]
         let scope = Scope::new(&p, &ids(&p, &["a"]));
         let ignores = Ignores::default();
         assert_eq!(
-            scope.meaning(&root.join("src/a/x.log"), false, &ignores),
+            scope.meaning(&root.join("src/a/x.log"), Now::File, &ignores),
             Meaning::Nothing
         );
     }
@@ -415,12 +444,15 @@ inputs = ["other/**"]
         assert_eq!(rel, ["", "more", "src", "src/a", "src/a/deep"]);
         assert_eq!(folders.files, 2);
         assert_eq!(
-            scope.folders_below(&root.join("node_modules")),
-            Vec::<PathBuf>::new()
+            scope.appeared(&root.join("node_modules")),
+            Default::default()
         );
         assert_eq!(
-            scope.folders_below(&root.join("src/a/deep")),
-            [root.join("src/a/deep")]
+            scope.appeared(&root.join("src/a/deep")),
+            (
+                vec![root.join("src/a/deep")],
+                vec![root.join("src/a/deep/y.txt")]
+            )
         );
     }
 

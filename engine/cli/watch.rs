@@ -21,7 +21,7 @@ use crate::graph::TaskId;
 use crate::load::Project;
 use crate::report::count;
 use crate::state::State;
-use crate::watch::{Batch, Meaning, ProbeClock, Scope};
+use crate::watch::{Batch, Meaning, Now, ProbeClock, Scope};
 use crate::work::{self, Interrupts, Options, Restarts};
 
 /// How `watch` runs.
@@ -473,18 +473,28 @@ fn read_events(
         );
         let scope = shared.scope.read().unwrap_or_else(|p| p.into_inner());
         let ignores = crate::pattern::Ignores::default();
-        let mut meanings = Vec::with_capacity(event.paths.len());
+        let mut changed: Vec<(PathBuf, Now)> = Vec::with_capacity(event.paths.len());
         for path in &event.paths {
-            let is_dir = matches!(event.kind, EventKind::Create(CreateKind::Folder))
-                || std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
-            if is_dir && appeared {
-                let dirs = scope.folders_below(path);
+            let now = if matches!(event.kind, EventKind::Create(CreateKind::Folder)) {
+                Now::Folder
+            } else {
+                Now::of(path)
+            };
+            if now == Now::Folder && appeared {
+                // Watch it, and count the files already in it: they were created before
+                // the watch could see them.
+                let (dirs, files) = scope.appeared(path);
                 let mut folders = shared.watcher.lock().unwrap_or_else(|p| p.into_inner());
                 if let Err(e) = folders.add(&dirs) {
                     e.print(&format!("the new folder {}", path.display()));
                 }
+                changed.extend(files.into_iter().map(|f| (f, Now::File)));
             }
-            let meaning = scope.meaning(path, is_dir, &ignores);
+            changed.push((path.clone(), now));
+        }
+        let mut meanings = Vec::with_capacity(changed.len());
+        for (path, now) in changed {
+            let meaning = scope.meaning(&path, now, &ignores);
             if let Meaning::Tasks(ids) = &meaning {
                 restarts.request(ids.iter().copied());
             }
@@ -493,7 +503,7 @@ fn read_events(
         drop(scope);
         let mut batch = shared.batch.lock().unwrap_or_else(|p| p.into_inner());
         for (path, meaning) in meanings {
-            batch.add(&shared.root, path, meaning, now);
+            batch.add(&shared.root, &path, meaning, now);
         }
         drop(batch);
         shared.arrived.notify_all();

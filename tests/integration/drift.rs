@@ -919,12 +919,16 @@ run = "cat site/page.md > site/index.html && echo built >> site/index.html"
         .write("site/page.md", "# hi\n");
     t.run(&["-q", "run", "gen"]).assert(0, "", "");
     // Its own output, just written, does not drift it; the page does.
-    t.run(&["plan", "gen", "--exit-code"])
-        .assert(0, "up to date  gen\n1 task: 0 will run, 0 may run, 1 up to date\n", "");
+    t.run(&["plan", "gen", "--exit-code"]).assert(
+        0,
+        "up to date  gen\n1 task: 0 will run, 0 may run, 1 up to date\n",
+        "",
+    );
     t.put("site/page.md", "# hello\n");
     let out = t.run(&["plan", "gen"]);
     assert!(
-        out.stdout.starts_with("will run    gen  input changed: site/page.md\n"),
+        out.stdout
+            .starts_with("will run    gen  input changed: site/page.md\n"),
         "{}",
         out.stdout
     );

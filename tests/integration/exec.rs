@@ -17,7 +17,7 @@ use crate::support::{Output, Test};
 
 /// Polls `cond` every 10 ms until it holds; panics after `limit`.
 #[track_caller]
-fn eventually(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+pub(crate) fn eventually(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -46,12 +46,12 @@ fn stat_fields(pid: i32) -> Option<Vec<String>> {
 }
 
 /// Whether process `pid` is alive; a zombie (or a dying process) is not.
-fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     stat_fields(pid).is_some_and(|f| !matches!(f[0].as_str(), "Z" | "X"))
 }
 
 /// The live (non-zombie) processes of process group `pgid`.
-fn group_members(pgid: i32) -> Vec<i32> {
+pub(crate) fn group_members(pgid: i32) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -69,10 +69,10 @@ fn group_members(pgid: i32) -> Vec<i32> {
 /// Kills, when the test ends (pass or fail), the processes it started and recorded: a
 /// failing test must not leave a `sleep 30` or a devgraph behind.
 #[derive(Default)]
-struct Reap(Vec<i32>);
+pub(crate) struct Reap(Vec<i32>);
 
 impl Reap {
-    fn add(&mut self, pid: &str) -> i32 {
+    pub(crate) fn add(&mut self, pid: &str) -> i32 {
         let pid: i32 = pid.parse().unwrap_or_else(|_| panic!("not a pid: {pid:?}"));
         self.0.push(pid);
         pid
@@ -103,7 +103,7 @@ fn spawn(t: &Test, args: &[&str]) -> Child {
 }
 
 /// Sends `signal` (`INT`, `TERM`) to `pid` with kill(1) (no libc in this crate).
-fn signal(pid: u32, signal: &str) {
+pub(crate) fn signal(pid: u32, signal: &str) {
     let status = std::process::Command::new("kill")
         .args([format!("-{signal}"), pid.to_string()])
         .status()

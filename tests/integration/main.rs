@@ -8,4 +8,5 @@ mod drift;
 mod exec;
 mod fuzz;
 mod support;
+mod watch;
 mod why;
