@@ -2,7 +2,7 @@
 //! project's own files (reload), or the inputs of some wanted tasks. The command's loop
 //! (batching, rounds, probes) is in `cli/watch.rs`; see "Watch" in docs/design.md.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -218,10 +218,11 @@ impl Scope {
 pub struct Batch {
     /// When the first relevant change of this batch arrived.
     pub first: Option<Instant>,
-    /// Root-relative paths that changed, for the round's first line.
-    pub paths: BTreeSet<PathBuf>,
-    /// The wanted tasks whose inputs changed.
-    pub tasks: HashSet<TaskId>,
+    /// Root-relative paths that changed, for the round's first line, each with the tasks
+    /// it is an input of (none: one of the project's own files).
+    pub paths: BTreeMap<PathBuf, Vec<TaskId>>,
+    /// The wanted tasks whose inputs changed, with when the last such change was seen.
+    pub tasks: HashMap<TaskId, Instant>,
     /// The project's own files changed: reload.
     pub project: bool,
     /// Events were lost (the kernel's queue overflowed): check every wanted task.
@@ -231,14 +232,39 @@ pub struct Batch {
 impl Batch {
     /// Adds what one changed path means.
     pub fn add(&mut self, root: &Path, path: &Path, meaning: Meaning, now: Instant) {
-        match meaning {
+        let tasks = match meaning {
             Meaning::Nothing => return,
-            Meaning::Project => self.project = true,
-            Meaning::Tasks(tasks) => self.tasks.extend(tasks),
-        }
-        self.paths
-            .insert(path.strip_prefix(root).unwrap_or(path).to_path_buf());
+            Meaning::Project => {
+                self.project = true;
+                Vec::new()
+            }
+            Meaning::Tasks(tasks) => {
+                self.tasks.extend(tasks.iter().map(|&id| (id, now)));
+                tasks
+            }
+        };
+        let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
+        self.paths.entry(rel).or_default().extend(tasks);
         self.first.get_or_insert(now);
+    }
+
+    /// The tasks whose inputs changed.
+    pub fn task_ids(&self) -> std::collections::HashSet<TaskId> {
+        self.tasks.keys().copied().collect()
+    }
+
+    /// After a round: drops the changes that round already saw, those of tasks it decided
+    /// (`decided_at`) after the change arrived (a restarted task, or one that was still
+    /// waiting for its deps), and the paths that were only theirs. An empty batch closes.
+    pub fn settle(&mut self, decided_at: impl Fn(TaskId) -> Option<Instant>) {
+        self.tasks
+            .retain(|&id, &mut seen| decided_at(id).is_none_or(|at| at <= seen));
+        let tasks = &self.tasks;
+        self.paths
+            .retain(|_, ids| ids.is_empty() || ids.iter().any(|id| tasks.contains_key(id)));
+        if self.tasks.is_empty() && !self.project && !self.rescan {
+            *self = Batch::default();
+        }
     }
 
     /// Events were lost: the next round checks everything.
@@ -261,7 +287,7 @@ impl Batch {
     pub fn describe(&self, shown: usize) -> String {
         let names: Vec<String> = self
             .paths
-            .iter()
+            .keys()
             .take(shown)
             .map(|p| p.display().to_string())
             .collect();
@@ -478,6 +504,35 @@ inputs = ["other/**"]
         assert!(batch.project);
         assert_eq!(batch.describe(5), "a, b changed");
         assert_eq!(batch.describe(1), "a and 1 more changed");
+    }
+
+    #[test]
+    fn a_round_that_decided_a_task_after_its_change_settles_that_change() {
+        let root = Path::new("/p");
+        let (a, b) = (crate::graph::Graph::id(0), crate::graph::Graph::id(1));
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut batch = Batch::default();
+        batch.add(root, Path::new("/p/a.txt"), Meaning::Tasks(vec![a]), ms(10));
+        batch.add(
+            root,
+            Path::new("/p/both.txt"),
+            Meaning::Tasks(vec![a, b]),
+            ms(20),
+        );
+        batch.add(root, Path::new("/p/b.txt"), Meaning::Tasks(vec![b]), ms(30));
+        // `a` was decided after its last change; `b` before its last one.
+        batch.settle(|_| Some(ms(25)));
+        assert_eq!(batch.task_ids(), [b].into());
+        assert_eq!(batch.describe(5), "b.txt, both.txt changed");
+        // Then `b` too: nothing is left, and the window is closed.
+        batch.settle(|_| Some(ms(40)));
+        assert!(batch.tasks.is_empty() && batch.paths.is_empty());
+        assert_eq!(batch.first, None);
+        // A change of the project's own files stays until the loop takes it.
+        batch.add(root, Path::new("/p/tasks.toml"), Meaning::Project, ms(50));
+        batch.settle(|_| Some(ms(60)));
+        assert_eq!(batch.describe(5), "tasks.toml changed");
     }
 
     #[test]

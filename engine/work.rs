@@ -67,6 +67,18 @@ impl TaskResult {
         )
     }
 
+    /// Whether a runner decided the task in this run (and ran it when it drifted): not
+    /// skipped, cancelled or interrupted.
+    pub fn was_decided(&self) -> bool {
+        matches!(
+            self,
+            TaskResult::Ran
+                | TaskResult::UpToDate
+                | TaskResult::Failed { .. }
+                | TaskResult::TimedOut { .. }
+        )
+    }
+
     fn succeeded(&self) -> bool {
         matches!(self, TaskResult::Ran | TaskResult::UpToDate)
     }

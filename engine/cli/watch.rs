@@ -3,7 +3,7 @@
 //! (probes). What a changed path means is decided in `watch.rs`; the rounds run through the
 //! same code as `run`. See "Watch" in docs/design.md.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, RwLock, mpsc};
@@ -281,6 +281,7 @@ fn rounds(
             eprintln!("{missing}");
             dirty.extend(round_targets.iter().copied());
         } else {
+            let began = Instant::now();
             let outcome = execute(
                 &ctx,
                 state,
@@ -293,6 +294,19 @@ fn rounds(
             if outcome.interrupted {
                 return EXIT_INTERRUPTED;
             }
+            // Changes that arrived during the round and that it already took into account
+            // need no round of their own.
+            let decided: HashMap<TaskId, Instant> = outcome
+                .reports
+                .iter()
+                .filter(|r| r.result.was_decided())
+                .map(|r| (r.id, began + r.started))
+                .collect();
+            shared
+                .batch
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .settle(|id| decided.get(&id).copied());
             for report in &outcome.reports {
                 if matches!(
                     report.result,
@@ -322,7 +336,7 @@ fn rounds(
                         }
                         // Keep going on the last valid graph, with the rest of the batch.
                         Err(()) if !batch.tasks.is_empty() => {
-                            checked = Some(batch.tasks.clone());
+                            checked = Some(batch.task_ids());
                             trigger = Trigger::Files(batch);
                             break;
                         }
@@ -336,7 +350,7 @@ fn rounds(
                     checked = if batch.rescan {
                         None
                     } else {
-                        Some(batch.tasks.clone())
+                        Some(batch.task_ids())
                     };
                     trigger = Trigger::Files(batch);
                     break;
@@ -724,7 +738,7 @@ fn announce(out: &Output, round: usize, trigger: &Trigger) {
 fn shown(batch: &Batch) -> Vec<String> {
     batch
         .paths
-        .iter()
+        .keys()
         .take(1000)
         .map(|p| p.display().to_string())
         .collect()

@@ -349,6 +349,9 @@ run = "cat out.txt >> seen"
             ("after".into(), "ran".into())
         ]
     );
+    // The restart already took the edit into account: no round of its own.
+    std::thread::sleep(QUIET);
+    assert_eq!(w.rounds(), 1, "{:#?}", w.events());
     assert_eq!(w.interrupt(), 130);
 }
 
