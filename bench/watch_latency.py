@@ -58,7 +58,7 @@ def main() -> int:
     rng = random.Random(args.seed)
     began = time.monotonic()
     proc = subprocess.Popen(
-        [args.devgraph, "watch", "--json", "-j", args.jobs, "--debounce", args.debounce, "all"],
+        [os.path.abspath(args.devgraph), "watch", "--json", "-j", args.jobs, "--debounce", args.debounce, "all"],
         cwd=args.project,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
