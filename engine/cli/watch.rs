@@ -428,7 +428,8 @@ fn wait(shared: &Shared, signals: &Signals, window: Duration, clock: Option<&Pro
         if let Some(closes) = batch.closes_at(window) {
             until = until.min(closes);
         }
-        if let Some(clock) = clock {
+        // (A tick waits while a window is open: the round comes first.)
+        if let Some(clock) = clock.filter(|_| batch.first.is_none()) {
             until = until.min(clock.next().max(now));
         }
         batch = shared
