@@ -7,5 +7,6 @@ mod diagnostics;
 mod drift;
 mod exec;
 mod fuzz;
+mod reference;
 mod support;
 mod why;
