@@ -7,6 +7,7 @@ mod diagnostics;
 mod drift;
 mod exec;
 mod fuzz;
+mod reference;
 mod support;
 mod watch;
 mod why;
