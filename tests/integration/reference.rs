@@ -676,3 +676,35 @@ fn the_scripts_fail_fast_naming_the_missing_variable_or_tool() {
         )
     );
 }
+
+/// `devgraph watch` on the reference environment: a values edit re-syncs its layer only,
+/// and with `--probe-interval` a deleted registry is noticed and healed (scenario 3's set)
+/// without any file change.
+#[test]
+fn watch_keeps_the_environment_converged() {
+    let env = Env::new();
+    let mut w = crate::watch::Watching::start(&env.t, &["--probe-interval", "500ms"]);
+    w.wait_round(1);
+    assert_eq!(
+        w.started(1).into_iter().collect::<BTreeSet<_>>(),
+        every_task()
+    );
+    env.append("layers/40-data-plane/values/redis.yaml", "  # tuned");
+    w.wait_round(2);
+    assert_eq!(w.round(2).unwrap()["trigger"], "files");
+    assert_eq!(w.started(2), ["infra:40"]);
+    env.world(&["delete-registry"]);
+    w.wait_round(3);
+    let round = w.round(3).unwrap();
+    assert_eq!(round["trigger"], "probes");
+    let mut expected = set(["registry", "cluster", "smoke:registry", "up"]);
+    expected.extend(images());
+    expected.extend(set(LAYERS));
+    assert_eq!(
+        w.started(3).into_iter().collect::<BTreeSet<_>>(),
+        expected,
+        "{round:#}"
+    );
+    assert_eq!(round["run_finished"]["ok"], true, "{round:#}");
+    assert_eq!(w.interrupt(), 130);
+}

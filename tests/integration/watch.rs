@@ -23,14 +23,14 @@ const LIMIT: Duration = Duration::from_secs(30);
 const QUIET: Duration = Duration::from_millis(1500);
 
 /// A `devgraph watch --json` running in the background, its events collected.
-struct Watching {
+pub(crate) struct Watching {
     child: Child,
     events: Arc<Mutex<Vec<Value>>>,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Watching {
-    fn start(t: &Test, args: &[&str]) -> Self {
+    pub(crate) fn start(t: &Test, args: &[&str]) -> Self {
         let mut all = vec!["watch".to_string(), "--json".to_string()];
         all.extend(args.iter().map(|a| a.to_string()));
         let mut child = t
@@ -87,7 +87,7 @@ impl Watching {
     /// Waits until round `n` is over: watch says what it watches after each round (and
     /// after an edit it could not load).
     #[track_caller]
-    fn wait_round(&self, n: usize) {
+    pub(crate) fn wait_round(&self, n: usize) {
         eventually(&format!("round {n} to finish"), LIMIT, || {
             let events = self.events();
             let start = events
@@ -102,7 +102,7 @@ impl Watching {
 
     /// Round `n`'s `round_started` event, the names of the tasks that started in it (once
     /// per start), and its `run_finished` event.
-    fn round(&self, n: usize) -> Option<Value> {
+    pub(crate) fn round(&self, n: usize) -> Option<Value> {
         let mut current = 0;
         let mut started = Vec::new();
         let mut restarted = Vec::new();
@@ -140,7 +140,7 @@ impl Watching {
 
     /// The tasks that started in round `n`, sorted.
     #[track_caller]
-    fn started(&self, n: usize) -> Vec<String> {
+    pub(crate) fn started(&self, n: usize) -> Vec<String> {
         let round = self.round(n).unwrap_or_else(|| panic!("no round {n}"));
         let mut names: Vec<String> = round["started"]
             .as_array()
@@ -158,7 +158,7 @@ impl Watching {
 
     /// Ctrl-C; returns the exit code.
     #[track_caller]
-    fn interrupt(&mut self) -> i32 {
+    pub(crate) fn interrupt(&mut self) -> i32 {
         signal(self.child.id(), "INT");
         let mut code = None;
         eventually("watch to exit after Ctrl-C", LIMIT, || {
