@@ -161,20 +161,9 @@ pub fn run(
     if !files.check() {
         return EXIT_INVALID;
     }
-    let Some(_lock) = take_lock(&project.root, !no_wait) else {
+    let Some((_lock, state)) = take_over(project, out, no_wait) else {
         return EXIT_INVALID;
     };
-    let state = match State::open(&project.root) {
-        Ok(state) => state,
-        Err(e) => {
-            out.error(&e);
-            return EXIT_INVALID;
-        }
-    };
-    if let Err(e) = stop_leftovers(&state, &project.root) {
-        out.error(&e);
-        return EXIT_INVALID;
-    }
     let Some(ctx) = context(project, Some(&state)) else {
         return EXIT_INVALID;
     };
@@ -336,7 +325,7 @@ fn live_terminal() -> bool {
 
 /// Takes the project's lock (see `lock.rs`): waits for another run when `wait`, saying
 /// who holds it; otherwise reports the holder. `None` when it could not be taken (reported).
-pub(super) fn take_lock(root: &std::path::Path, wait: bool) -> Option<lock::Lock> {
+fn take_lock(root: &std::path::Path, wait: bool) -> Option<lock::Lock> {
     let waiting = |holder: Option<&lock::Holder>| {
         eprintln!("devgraph: waiting for {} to finish", lock::describe(holder));
     };
@@ -360,14 +349,27 @@ pub(super) fn take_lock(root: &std::path::Path, wait: bool) -> Option<lock::Lock
     }
 }
 
+/// What `run` and `watch` do before anything else: take the lock (waiting unless
+/// `no_wait`), open the store, and stop what a killed run left running. `None` when one of
+/// them failed (reported).
+pub(super) fn take_over(
+    project: &Project,
+    out: &Output,
+    no_wait: bool,
+) -> Option<(lock::Lock, State)> {
+    let lock = take_lock(&project.root, !no_wait)?;
+    let state = State::open(&project.root).map_err(|e| out.error(&e)).ok()?;
+    stop_leftovers(&state, &project.root)
+        .map_err(|e| out.error(&e))
+        .ok()?;
+    Some((lock, state))
+}
+
 /// Stops the process groups a killed run left behind (SPEC §6) and records those tasks as
 /// interrupted. Called with the lock held, so no other run owns them. A group is found by
 /// the environment of its processes (see `process::task_groups`), which covers a run killed
 /// before it could record the group; the recorded group is one of those found.
-pub(super) fn stop_leftovers(
-    state: &State,
-    root: &std::path::Path,
-) -> Result<(), crate::state::StateError> {
+fn stop_leftovers(state: &State, root: &std::path::Path) -> Result<(), crate::state::StateError> {
     for (task, _recorded) in state.running()? {
         for pgid in crate::process::task_groups(&task, root) {
             eprintln!(

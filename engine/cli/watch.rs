@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use notify::Watcher as _;
 
 use super::commands::{
-    EXIT_INTERRUPTED, RunFiles, context, execute, interrupt_counter, stop_leftovers, take_lock,
-    targets,
+    EXIT_INTERRUPTED, RunFiles, context, execute, interrupt_counter, take_over, targets,
 };
 use super::{EXIT_INVALID, Output};
 use crate::fingerprint::ProbeState;
@@ -150,6 +149,8 @@ impl Folders {
 /// The project being watched, with what follows from it.
 struct Watched {
     project: Project,
+    /// The targets as given on the command line (empty: `settings.default`).
+    names: Vec<String>,
     targets: Vec<TaskId>,
     /// The targets and their deps, deps first.
     wanted: Vec<TaskId>,
@@ -177,51 +178,25 @@ pub fn watch(
     let Some(first_targets) = targets(&project, out, names, false) else {
         return EXIT_INVALID;
     };
-    let Some(_lock) = take_lock(&project.root, !options.no_wait) else {
+    let Some((_lock, state)) = take_over(&project, out, options.no_wait) else {
         return EXIT_INVALID;
     };
-    let state = match State::open(&project.root) {
-        Ok(state) => state,
-        Err(e) => {
-            out.error(&e);
-            return EXIT_INVALID;
-        }
-    };
-    if let Err(e) = stop_leftovers(&state, &project.root) {
-        out.error(&e);
-        return EXIT_INVALID;
-    }
     let signals = Signals {
         count: interrupt_counter(),
         restarts: Restarts::default(),
     };
     let (tx, rx) = mpsc::channel();
-    let wanted = work::wanted(&project.graph, &first_targets, false);
-    let scope = Scope::new(&project, &wanted);
-    let folders = scope.folders();
-    let mut kernel = match Folders::new(tx.clone()) {
-        Ok(k) => k,
-        Err(e) => {
-            e.print("files");
-            return EXIT_INVALID;
-        }
-    };
-    if let Err(e) = kernel.add(&folders.dirs) {
-        e.print(&format!("the {} folders of the inputs", folders.dirs.len()));
+    let Ok((mut watched, scope, kernel)) =
+        watch_project(project, names.to_vec(), first_targets, &tx)
+    else {
         return EXIT_INVALID;
-    }
+    };
     let shared = Shared {
-        root: project.root.clone(),
+        root: watched.project.root.clone(),
         batch: Mutex::new(Batch::default()),
         arrived: Condvar::new(),
         scope: RwLock::new(scope),
         watcher: Mutex::new(kernel),
-    };
-    let mut watched = Watched {
-        project,
-        targets: first_targets,
-        wanted,
-        files: folders.files,
     };
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -548,37 +523,44 @@ fn reload(
         eprintln!("error: the task files have {}", count(errors, "error"));
         return keep_going();
     };
-    let names: Vec<String> = watched
-        .targets
-        .iter()
-        .map(|&id| watched.project.graph.task(id).name.clone())
-        .collect();
-    let Some(targets) = targets(&project, out, &names, false) else {
+    // The targets as given (globs, or `settings.default`), resolved in the new graph.
+    let Some(targets) = targets(&project, out, &watched.names, false) else {
         return keep_going();
     };
+    let names = watched.names.clone();
+    let Ok((new, scope, kernel)) = watch_project(project, names, targets, tx) else {
+        return keep_going();
+    };
+    *shared.scope.write().unwrap_or_else(|p| p.into_inner()) = scope;
+    *shared.watcher.lock().unwrap_or_else(|p| p.into_inner()) = kernel;
+    *watched = new;
+    Ok(())
+}
+
+/// What watching `targets` of `project` needs: the wanted tasks, what their changes mean,
+/// and a new inotify instance watching their folders. `Err` when the folders cannot be
+/// watched (reported, naming the kernel limit when that is why).
+fn watch_project(
+    project: Project,
+    names: Vec<String>,
+    targets: Vec<TaskId>,
+    tx: &mpsc::Sender<notify::Result<notify::Event>>,
+) -> Result<(Watched, Scope, Folders), ()> {
     let wanted = work::wanted(&project.graph, &targets, false);
     let scope = Scope::new(&project, &wanted);
     let folders = scope.folders();
-    let mut kernel = match Folders::new(tx.clone()) {
-        Ok(k) => k,
-        Err(e) => {
-            e.print("files");
-            return keep_going();
-        }
-    };
-    if let Err(e) = kernel.add(&folders.dirs) {
-        e.print(&format!("the {} folders of the inputs", folders.dirs.len()));
-        return keep_going();
-    }
-    *shared.scope.write().unwrap_or_else(|p| p.into_inner()) = scope;
-    *shared.watcher.lock().unwrap_or_else(|p| p.into_inner()) = kernel;
-    *watched = Watched {
+    let mut kernel = Folders::new(tx.clone()).map_err(|e| e.print("files"))?;
+    kernel
+        .add(&folders.dirs)
+        .map_err(|e| e.print(&format!("the {} folders of the inputs", folders.dirs.len())))?;
+    let watched = Watched {
         project,
+        names,
         targets,
         wanted,
         files: folders.files,
     };
-    Ok(())
+    Ok((watched, scope, kernel))
 }
 
 /// Runs the due probes of the wanted tasks; returns the tasks whose probe drifted (or that

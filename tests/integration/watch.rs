@@ -488,3 +488,19 @@ fn a_run_while_watching_waits_or_exits_2_naming_the_watch() {
     assert!(out.stderr.contains("watch"), "{}", out.stderr);
     assert_eq!(w.interrupt(), 130);
 }
+
+#[test]
+fn a_reload_resolves_glob_targets_again() {
+    let base = "version = 1\n[tasks.\"gen:a\"]\nrun = \"true\"\n";
+    let t = Test::new().tasks(base);
+    let mut w = Watching::start(&t, &["gen:*"]);
+    w.wait_round(1);
+    assert_eq!(w.started(1), ["gen:a"]);
+    t.put(
+        "tasks.toml",
+        &format!("{base}[tasks.\"gen:b\"]\nrun = \"true\"\n"),
+    );
+    w.wait_round(2);
+    assert_eq!(w.started(2), ["gen:b"]);
+    assert_eq!(w.interrupt(), 130);
+}
