@@ -82,13 +82,18 @@ Edges point from a dep to the task that needs it.
 Examples:
   devgraph graph | dot -Tsvg > graph.svg
   devgraph graph up --format mermaid
-  devgraph graph 'infra:*' --format json")]
+  devgraph graph 'infra:*' --format json
+  devgraph graph up --drift | dot -Tsvg > drift.svg   what would run, in colour")]
     Graph {
         /// Task names or globs (`infra:*`); default: every task.
         targets: Vec<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = report::graph::Format::Dot)]
         format: report::graph::Format,
+        /// Fill each task by what `run` would do with it, as `plan` decides it (probes
+        /// run): green up to date, yellow may run, orange will run.
+        #[arg(long)]
+        drift: bool,
     },
     /// Bring targets up to date: deps first, drifted tasks only.
     #[command(after_help = "\
@@ -372,7 +377,11 @@ fn dispatch(cli: Cli) -> u8 {
             };
             out.stdout(&text)
         }),
-        Command::Graph { targets, format } => with_project(&cli, &out, |project| {
+        Command::Graph {
+            targets,
+            format,
+            drift,
+        } => with_project(&cli, &out, |project| {
             let tasks = if targets.is_empty() {
                 project.graph.ids().collect()
             } else {
@@ -394,7 +403,11 @@ fn dispatch(cli: Cli) -> u8 {
             } else {
                 *format
             };
-            out.stdout(&report::graph::render(project, &tasks, format))
+            if *drift {
+                commands::graph_with_drift(project, &out, &tasks, format)
+            } else {
+                out.stdout(&report::graph::render(project, &tasks, format, None))
+            }
         }),
     }
 }

@@ -443,6 +443,21 @@ pub fn plan(
     })
 }
 
+/// `devgraph graph --drift`: the graph of `tasks`, each filled by its `plan` verdict.
+pub fn graph_with_drift(
+    project: &Project,
+    out: &Output,
+    tasks: &[TaskId],
+    format: report::graph::Format,
+) -> u8 {
+    // Decided deps first, as `plan` does; drawn in the order asked.
+    let ids = project.graph.closure(tasks);
+    with_decisions(project, out, &ids, &HashSet::new(), |_, _, decisions| {
+        let drift: report::graph::Drift = decisions.iter().map(|d| (d.id, d.verdict)).collect();
+        out.stdout(&report::graph::render(project, tasks, format, Some(&drift)))
+    })
+}
+
 /// `devgraph why TASK`.
 pub fn why(project: &Project, out: &Output, task: &str) -> u8 {
     let Some(targets) = targets(project, out, &[task.to_string()], false) else {

@@ -933,3 +933,63 @@ run = "cat site/page.md > site/index.html && echo built >> site/index.html"
         out.stdout
     );
 }
+
+#[test]
+fn graph_drift_fills_each_task_by_its_plan_verdict() {
+    let t = Test::new()
+        .tasks(LAYERS)
+        .write("config.txt", "a\n")
+        .write("in.txt", "a\n");
+    converge(&t);
+    t.put("in.txt", "b\n");
+    t.run(&["graph", "--drift", "--format", "mermaid"]).assert(
+        0,
+        r#"flowchart LR
+  t0["config"]
+  t1["gen"]
+  t2["deploy"]
+  t3["docs"]
+  t4["lint"]
+  t5(["up"])
+  t0 --> t2
+  t1 --> t2
+  t1 --> t3
+  t2 --> t5
+  t3 --> t5
+  t4 --> t5
+  classDef uptodate fill:#b7e1a1
+  class t0,t4 uptodate
+  classDef mayrun fill:#fbe38e
+  class t2,t3,t5 mayrun
+  classDef willrun fill:#f4a261
+  class t1 willrun
+"#,
+        "",
+    );
+    let out = t.run(&["graph", "gen", "--drift"]);
+    assert_eq!(
+        out.stdout,
+        "digraph devgraph {\n  rankdir=LR;\n  node [shape=box];\n  \"gen\" [style=filled, fillcolor=\"#f4a261\"];\n}\n"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&t.run(&["graph", "--drift", "--json"]).stdout).unwrap();
+    let drift: Vec<(&str, &str)> = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["drift"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        drift,
+        [
+            ("config", "up_to_date"),
+            ("gen", "will_run"),
+            ("deploy", "may_run"),
+            ("docs", "may_run"),
+            ("lint", "up_to_date"),
+            ("up", "may_run")
+        ]
+    );
+    // Without --drift, no verdicts and no probes.
+    assert!(!t.run(&["graph", "--json"]).stdout.contains("drift"));
+}
