@@ -3,6 +3,7 @@
 //! Built on `process::capture`.
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
@@ -83,6 +84,32 @@ pub fn run_all(shell: &[String], cwd: &Path, probes: &[Probe], parallel: usize) 
         .collect()
 }
 
+/// The process groups of the probes running now, and whether they are being stopped (then
+/// a probe that starts is stopped at once).
+static LIVE: Mutex<(Vec<i32>, bool)> = Mutex::new((Vec::new(), false));
+
+fn live() -> std::sync::MutexGuard<'static, (Vec<i32>, bool)> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Kills every probe running now, and every one that starts from now on: for Ctrl-C in a
+/// command that runs probes but no tasks (`plan`, `why`, `status`, `watch` between rounds),
+/// so that no probe outlives devgraph. Returns when they are gone.
+pub fn stop_all() {
+    let groups: Vec<i32> = {
+        let mut live = live();
+        live.1 = true;
+        live.0.iter().copied().collect()
+    };
+    let stoppers: Vec<_> = groups
+        .into_iter()
+        .map(|pgid| thread::spawn(move || process::stop_group(pgid, Duration::ZERO)))
+        .collect();
+    for stopper in stoppers {
+        let _ = stopper.join();
+    }
+}
+
 fn run_one(shell: &[String], cwd: &Path, probe: &Probe) -> Outcome {
     let spec = Spec {
         shell,
@@ -92,7 +119,21 @@ fn run_one(shell: &[String], cwd: &Path, probe: &Probe) -> Outcome {
         timeout: Some(probe.timeout),
         stopped_from_outside: None,
     };
-    let (exit, stdout, _stderr) = process::capture(&spec);
+    let mut group = None;
+    let (exit, stdout, _stderr) = process::capture_group(&spec, &mut |pgid| {
+        group = Some(pgid);
+        let stopping = {
+            let mut live = live();
+            live.0.push(pgid);
+            live.1
+        };
+        if stopping {
+            process::stop_group(pgid, Duration::ZERO);
+        }
+    });
+    if let Some(pgid) = group {
+        live().0.retain(|&g| g != pgid);
+    }
     let exited = |status: i32| Outcome::Exited {
         status,
         stdout: trim_newline(stdout),

@@ -122,11 +122,16 @@ pub fn run(
 /// most [`STDERR_CAP`]). A truncated stream ends with a line
 /// `[devgraph: stdout truncated: kept K of N bytes]`.
 pub fn capture(spec: &Spec) -> (Exit, String, String) {
+    capture_group(spec, &mut |_| {})
+}
+
+/// [`capture`], telling `on_start` the process group the moment it exists.
+pub fn capture_group(spec: &Spec, on_start: &mut dyn FnMut(i32)) -> (Exit, String, String) {
     let mut sink = Captured {
         stdout: Capped::new(STDOUT_CAP),
         stderr: Capped::new(STDERR_CAP),
     };
-    let exit = drive(spec, &mut |_| {}, &mut sink);
+    let exit = drive(spec, on_start, &mut sink);
     (
         exit,
         sink.stdout.finish("stdout"),

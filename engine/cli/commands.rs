@@ -382,6 +382,19 @@ fn stop_leftovers(state: &State, root: &std::path::Path) -> Result<(), crate::st
     Ok(())
 }
 
+/// For commands that run probes but no task: Ctrl-C (or SIGTERM) kills the probes running
+/// and exits 130 at once, leaving no probe behind.
+fn exit_on_interrupt() {
+    let count = interrupt_counter();
+    std::thread::spawn(move || {
+        while count.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        crate::probe::stop_all();
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    });
+}
+
 /// What `plan`, `why` and `status` share: open the store read-only, decide `ids` without
 /// running anything but probes, and hand the decisions to `show`.
 fn with_decisions(
@@ -397,7 +410,13 @@ fn with_decisions(
     let Some(ctx) = context(project, state.as_ref()) else {
         return EXIT_INVALID;
     };
-    match plan::decide_all(&ctx, ids, forced, PROBE_PARALLEL) {
+    exit_on_interrupt();
+    let decided = plan::decide_all(&ctx, ids, forced, PROBE_PARALLEL);
+    // Probes killed by Ctrl-C decided nothing: show nothing.
+    if interrupt_counter().load(Ordering::SeqCst) > 0 {
+        return EXIT_INTERRUPTED;
+    }
+    match decided {
         Ok(decisions) => show(&ctx, state.as_ref(), &decisions),
         Err(e) => {
             out.error(&e);

@@ -332,7 +332,10 @@ fn rounds(
                 }
                 Wake::ProbeTick => {
                     let Some(clock) = &mut clock else { continue };
-                    let drifted = check_probes(clock, watched, state, &dirty, out);
+                    let drifted = check_probes(clock, watched, state, &dirty, out, signals);
+                    if signals.count() > 0 {
+                        return EXIT_INTERRUPTED;
+                    }
                     if !drifted.is_empty() {
                         let graph = &watched.project.graph;
                         trigger = Trigger::Probes(
@@ -571,6 +574,7 @@ fn check_probes(
     state: &State,
     dirty: &HashSet<TaskId>,
     out: &Output,
+    signals: &Signals,
 ) -> Vec<TaskId> {
     let now = Instant::now();
     clock.ticked(now);
@@ -590,7 +594,22 @@ fn check_probes(
     let Some(ctx) = context(&watched.project, Some(state)) else {
         return Vec::new();
     };
-    let probes = ctx.probes(&due, super::commands::PROBE_PARALLEL);
+    // Ctrl-C while the probes run kills them (they could take their whole timeout).
+    let done = AtomicBool::new(false);
+    let probes = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                if signals.count() > 0 {
+                    crate::probe::stop_all();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let probes = ctx.probes(&due, super::commands::PROBE_PARALLEL);
+        done.store(true, Ordering::SeqCst);
+        probes
+    });
     let mut drifted = Vec::new();
     for (id, probe) in due.into_iter().zip(probes) {
         let name = &graph.task(id).name;

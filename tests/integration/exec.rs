@@ -1027,3 +1027,31 @@ first failure: bad, log: .devgraph/logs/bad/[LOG]
         "✘ bad failed (exit 3) after [TIME]; log: .devgraph/logs/bad/[LOG]\n✘ hang timed out after [TIME]\n"
     );
 }
+
+/// `plan`, `why` and `status` run probes but no task: Ctrl-C kills the probes still running
+/// (a probe may hang until its timeout) and exits 130 at once.
+#[test]
+fn ctrl_c_during_plan_kills_the_running_probes() {
+    for command in ["plan", "why", "status"] {
+        let t = Test::new().tasks(
+            "version = 1\n[tasks.svc]\nrun = 'true'\nprobe = 'sleep 30 & echo $! > child.pid; echo $$ > probe.pid; wait'\nprobe_timeout = '1m'\n",
+        );
+        let mut reap = Reap::default();
+        let mut child = spawn(&t, &[command, "svc"]);
+        reap.0.push(child.id() as i32);
+        let probe = reap.add(&wait_for_file(&t, "probe.pid"));
+        let sleeper = reap.add(&wait_for_file(&t, "child.pid"));
+        let started = Instant::now();
+        signal(child.id(), "INT");
+        let out = finish(&t, &mut child, Duration::from_secs(10));
+        assert_eq!(out.code, 130, "{command}: {out:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{command} waited for its probe"
+        );
+        assert!(
+            !alive(probe) && !alive(sleeper),
+            "{command}: a probe process survived"
+        );
+    }
+}
