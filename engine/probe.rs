@@ -99,7 +99,7 @@ pub fn stop_all() {
     let groups: Vec<i32> = {
         let mut live = live();
         live.1 = true;
-        live.0.iter().copied().collect()
+        live.0.to_vec()
     };
     let stoppers: Vec<_> = groups
         .into_iter()
