@@ -70,7 +70,7 @@ impl TaskRunner<'_> {
         let task = self.ctx.project.graph.task(id);
         let probe = self.ctx.probes(&[id], 1).pop().flatten();
         let current = self.ctx.current(id, deps, probe)?;
-        let causes = self.ctx.causes(id, &current.record, forced)?;
+        let (causes, previous) = self.ctx.causes_and_success(id, &current.record, forced)?;
         let declares = !task.outputs.is_empty() || task.probe.is_some();
         if causes.is_empty() {
             if current.hashed_any {
@@ -93,11 +93,11 @@ impl TaskRunner<'_> {
                 identity: None,
             });
         }
-        events(Event::Started {
-            causes: causes.clone(),
-        });
         let started = Instant::now();
         let (result, record) = if task.is_group() {
+            events(Event::Started {
+                causes: causes.clone(),
+            });
             self.state.begin(&task.name, "")?;
             (TaskResult::Ran, Some(current.record.clone()))
         } else {
@@ -123,7 +123,6 @@ impl TaskRunner<'_> {
         let identity = record.identity(declares);
         // The kept contents only change when the inputs did: a task re-run because of a dep
         // (a whole cone below a change) keeps its references as they are.
-        let previous = self.state.success(&task.name)?;
         let same_inputs = previous.is_some_and(|p| p.record.inputs == record.inputs);
         let contents = if same_inputs {
             None
@@ -164,6 +163,11 @@ impl TaskRunner<'_> {
         let script = task.run.as_deref().unwrap_or_default();
         let mut delay = task.retry_delay;
         let mut attempt = 0;
+        // `Started` goes out with the process group, just after the spawn, so that the
+        // scheduler wakes once for both; or, if nothing could be spawned, before the end.
+        let mut started = Some(Event::Started {
+            causes: causes.to_vec(),
+        });
         loop {
             let mut log_file = log::TaskLog::new(&ctx.project.root, &task.name);
             self.state.begin(&task.name, &log_file.path)?;
@@ -182,6 +186,9 @@ impl TaskRunner<'_> {
                 &mut |pgid| {
                     group = Some(pgid);
                     let _ = self.state.set_pgid(&task.name, pgid);
+                    if let Some(started) = started.take() {
+                        events(started);
+                    }
                     events(Event::Group(pgid));
                 },
                 &mut |stream, line| {
@@ -189,6 +196,9 @@ impl TaskRunner<'_> {
                     events(Event::Line(stream, line.to_string()));
                 },
             );
+            if let Some(started) = started.take() {
+                events(started);
+            }
             // No process of a task outlives it (SPEC §6): a background process it left
             // behind (`cmd &`) is stopped now, gracefully first.
             // (After Ctrl-C the scheduler is already stopping the group: leave it to that.)
