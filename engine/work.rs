@@ -177,8 +177,14 @@ enum Phase {
 /// Messages from worker threads.
 enum Message {
     Event(TaskId, Event),
-    Done(TaskId, Finished),
+    /// A worker ended a task (the scheduler's state already says so): report it.
+    Done(TaskId, Report),
+    /// A worker thread is gone in the middle of the run: our bug.
+    WorkerDied,
 }
+
+/// What a worker is handed: a task, its deps' identities, whether it is forced.
+type Job = (TaskId, Vec<DepEntry>, bool);
 
 struct Scheduler<'a> {
     graph: &'a Graph,
@@ -193,6 +199,8 @@ struct Scheduler<'a> {
     priority: HashMap<TaskId, u64>,
     reports: Vec<Report>,
     running: usize,
+    /// After a failure (without `keep_going`) or an interrupt: nothing new starts.
+    stopping: bool,
 }
 
 /// Runs `targets` (with their deps unless `only`) and returns a report per task, deps
@@ -206,7 +214,7 @@ pub fn run(
     reporter: &mut dyn Reporter,
     interrupts: &dyn Interrupts,
     stopper: &dyn Stopper,
-    recorded_identity: &dyn Fn(TaskId) -> Option<Hash>,
+    recorded_identity: &(dyn Fn(TaskId) -> Option<Hash> + Sync),
 ) -> Vec<Report> {
     let wanted = wanted(graph, targets, options.only);
     let mut s = Scheduler {
@@ -220,6 +228,7 @@ pub fn run(
         priority: critical_path(graph, &wanted, runner),
         reports: Vec::with_capacity(wanted.len()),
         running: 0,
+        stopping: false,
     };
     for &id in &wanted {
         let deps_left = graph.deps(id).iter().filter(|d| wanted.contains(d)).count();
@@ -233,20 +242,48 @@ pub fn run(
     }
     let jobs = options.jobs.max(1);
     let (tx, rx) = mpsc::channel::<Message>();
-    let mut stopping = false;
     let mut seen_interrupts = 0;
+    // Takes ready tasks, up to `jobs` running, unless the run is stopping.
+    let dispatch = |s: &mut Scheduler| -> Vec<Job> {
+        let mut handed = Vec::new();
+        while !s.stopping && s.running < jobs {
+            let Some((_, std::cmp::Reverse(id))) = s.ready.pop() else {
+                break;
+            };
+            s.set(id, Phase::Running { group: None });
+            s.started.insert(id, s.began.elapsed());
+            let deps = s.dep_entries(id, recorded_identity);
+            let forced = options.force_all || (options.force && targets.contains(&id));
+            handed.push((id, deps, forced));
+        }
+        handed
+    };
     // `jobs` workers take tasks from one queue: a thread per task cost a stack mapping and a
-    // clone each, noticeable on graphs of thousands of quick tasks.
-    let (job_tx, job_rx) = mpsc::channel::<(TaskId, Vec<DepEntry>, bool)>();
+    // clone each, noticeable on graphs of thousands of quick tasks. A worker that ends a
+    // task updates the scheduler itself and goes straight on with the next ready task:
+    // going through this thread for each task cost two thread wake-ups between one task and
+    // the next. Reporting stays on this thread. `None` tells a worker to end.
+    let (job_tx, job_rx) = mpsc::channel::<Option<Job>>();
     let job_rx = std::sync::Mutex::new(job_rx);
+    let s = std::sync::Mutex::new(s);
+    let lock = || s.lock().unwrap_or_else(|p| p.into_inner());
     std::thread::scope(|scope| {
         for _ in 0..jobs {
-            let tx = tx.clone();
-            let job_rx = &job_rx;
+            let (tx, job_tx) = (tx.clone(), job_tx.clone());
+            let (job_rx, lock, dispatch) = (&job_rx, &lock, &dispatch);
             scope.spawn(move || {
+                // A worker that dies would leave the run waiting for its task forever.
+                let died = Died(&tx);
+                let mut next = None;
                 loop {
-                    let job = job_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    let Ok((id, deps, forced)) = job else { break };
+                    let job = match next.take() {
+                        Some(job) => job,
+                        None => match job_rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+                            Ok(Some(job)) => job,
+                            Ok(None) | Err(_) => break,
+                        },
+                    };
+                    let (id, deps, forced) = job;
                     let send = |event| {
                         let _ = tx.send(Message::Event(id, event));
                     };
@@ -263,17 +300,37 @@ pub fn run(
                         duration: Duration::ZERO,
                         identity: None,
                     });
-                    let _ = tx.send(Message::Done(id, finished));
+                    let mut s = lock();
+                    let ok = finished.result.succeeded();
+                    let report = s.finish(id, finished);
+                    if !ok && !options.keep_going {
+                        s.stopping = true;
+                    }
+                    // Reported before anything this releases can start (and report).
+                    let _ = tx.send(Message::Done(id, report));
+                    let mut handed = dispatch(&mut s).into_iter();
+                    drop(s);
+                    next = handed.next();
+                    for job in handed {
+                        // The pool never has more than `jobs` tasks in hand: an idle
+                        // worker takes it.
+                        let _ = job_tx.send(Some(job));
+                    }
                 }
+                std::mem::forget(died);
             });
         }
+        let mut reported = 0;
         loop {
             let interrupts_now = interrupts.count();
             if interrupts_now > seen_interrupts {
                 seen_interrupts = interrupts_now;
-                s.interrupted = interrupts_now;
-                stopping = true;
-                let groups = s.running_groups();
+                let groups = {
+                    let mut s = lock();
+                    s.interrupted = interrupts_now;
+                    s.stopping = true;
+                    s.running_groups()
+                };
                 if !groups.is_empty() {
                     let graceful = interrupts_now == 1;
                     reporter.note(if graceful {
@@ -284,38 +341,47 @@ pub fn run(
                     stopper.stop(&groups, graceful);
                 }
             }
-            while !stopping && s.running < jobs {
-                let Some((_, std::cmp::Reverse(id))) = s.ready.pop() else {
+            {
+                let mut s = lock();
+                for job in dispatch(&mut s) {
+                    let _ = job_tx.send(Some(job));
+                }
+                if s.running == 0 && reported == s.reports.len() {
                     break;
-                };
-                s.set(id, Phase::Running { group: None });
-                s.started.insert(id, s.began.elapsed());
-                let deps = s.dep_entries(id, recorded_identity);
-                let forced = options.force_all || (options.force && targets.contains(&id));
-                // The pool never has more than `jobs` tasks in hand, so this cannot block.
-                let _ = job_tx.send((id, deps, forced));
-            }
-            if s.running == 0 {
-                break;
+                }
             }
             // Wake up now and then to notice interrupts even when no task says anything.
             let Ok(message) = rx.recv_timeout(Duration::from_millis(50)) else {
                 continue;
             };
             match message {
-                Message::Event(id, event) => s.event(id, event, reporter, stopper),
-                Message::Done(id, finished) => {
-                    let ok = finished.result.succeeded();
-                    s.finish(id, finished, reporter);
-                    if !ok && !options.keep_going {
-                        stopping = true;
+                Message::Event(id, Event::Group(pgid)) => {
+                    // Started after the interrupt was handled: stop it as the others were.
+                    if let Some(interrupted) = lock().group(id, pgid) {
+                        stopper.stop(&[pgid], interrupted == 1);
                     }
+                }
+                Message::Event(id, event) => report_event(graph.task(id), event, reporter),
+                Message::Done(id, report) => {
+                    reporter.finished(graph.task(id), &report);
+                    reported += 1;
+                }
+                Message::WorkerDied => {
+                    // Let the other workers end, so that the panic is not a hang.
+                    lock().stopping = true;
+                    for _ in 0..jobs {
+                        let _ = job_tx.send(None);
+                    }
+                    unreachable!("BUG: a worker thread panicked")
                 }
             }
         }
-        // No more work: the workers see the closed queue and end.
-        drop(job_tx);
+        // No more work: each worker takes a `None` and ends.
+        for _ in 0..jobs {
+            let _ = job_tx.send(None);
+        }
     });
+    let mut s = s.into_inner().unwrap_or_else(|p| p.into_inner());
     // Whatever never started: below a failure it is skipped, otherwise cancelled.
     for &id in &wanted {
         if matches!(
@@ -340,6 +406,25 @@ pub fn run(
         wanted.iter().enumerate().map(|(i, &id)| (id, i)).collect();
     s.reports.sort_by_key(|r| position[&r.id]);
     s.reports
+}
+
+/// Hands a runner's event, other than its process group, to the reporter.
+fn report_event(task: &crate::graph::Task, event: Event, reporter: &mut dyn Reporter) {
+    match event {
+        Event::Started { causes } => reporter.started(task, &causes),
+        Event::Line(stream, text) => reporter.line(task, stream, &text),
+        Event::Note(text) => reporter.note(&text),
+        Event::Group(_) => unreachable!("BUG: a process group is the scheduler's business"),
+    }
+}
+
+/// Says that a worker thread died, when it unwinds.
+struct Died<'a>(&'a mpsc::Sender<Message>);
+
+impl Drop for Died<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.send(Message::WorkerDied);
+    }
 }
 
 /// The tasks a run of `targets` considers, deps first: the targets and everything they
@@ -408,30 +493,20 @@ impl Scheduler<'_> {
             .collect()
     }
 
-    fn event(
-        &mut self,
-        id: TaskId,
-        event: Event,
-        reporter: &mut dyn Reporter,
-        stopper: &dyn Stopper,
-    ) {
-        let task = self.graph.task(id);
-        match event {
-            Event::Started { causes } => reporter.started(task, &causes),
-            Event::Group(pgid) => {
-                self.set(id, Phase::Running { group: Some(pgid) });
-                // Started after the interrupt was handled: stop it as the others were.
-                if self.interrupted > 0 {
-                    stopper.stop(&[pgid], self.interrupted == 1);
-                }
-            }
-            Event::Line(stream, text) => reporter.line(task, stream, &text),
-            Event::Note(text) => reporter.note(&text),
+    /// A running task's process group. Returns the interrupts seen so far when the run is
+    /// already being interrupted (the group must be stopped as the others were). A task
+    /// that a worker has ended since is left alone: its group is gone.
+    fn group(&mut self, id: TaskId, pgid: i32) -> Option<usize> {
+        if !matches!(self.phases.get(&id), Some(Phase::Running { .. })) {
+            return None;
         }
+        self.set(id, Phase::Running { group: Some(pgid) });
+        (self.interrupted > 0).then_some(self.interrupted)
     }
 
-    /// A runner finished with `id`: record it and release its dependents.
-    fn finish(&mut self, id: TaskId, finished: Finished, reporter: &mut dyn Reporter) {
+    /// A runner finished with `id`: record it and release its dependents. Returns its
+    /// report, for the reporter.
+    fn finish(&mut self, id: TaskId, finished: Finished) -> Report {
         let ok = finished.result.succeeded();
         self.set(
             id,
@@ -449,10 +524,9 @@ impl Scheduler<'_> {
             started: self.started.get(&id).copied().unwrap_or(ended),
             ended,
         };
-        reporter.finished(self.graph.task(id), &report);
-        self.reports.push(report);
+        self.reports.push(report.clone());
         if !ok {
-            return;
+            return report;
         }
         for &next in self.graph.dependents(id) {
             if let Some(Phase::Waiting { deps_left }) = self.phases.get(&next).cloned() {
@@ -464,6 +538,7 @@ impl Scheduler<'_> {
                 );
             }
         }
+        report
     }
 
     /// Ends a task that never ran.
@@ -618,6 +693,8 @@ mod tests {
         notes: Vec<String>,
         started: Vec<String>,
         finished: Vec<(String, TaskResult)>,
+        /// `started` and `finished` in one sequence: `(name, true)` for a start.
+        reported: Vec<(String, bool)>,
         /// Each `Stopper::stop`: the groups (sorted) and `graceful`.
         stops: Vec<(Vec<i32>, bool)>,
     }
@@ -756,14 +833,19 @@ mod tests {
 
     impl Reporter for Recorder<'_> {
         fn started(&mut self, task: &Task, _causes: &[Cause]) {
-            self.0.update(|w| w.started.push(task.name.clone()));
+            self.0.update(|w| {
+                w.started.push(task.name.clone());
+                w.reported.push((task.name.clone(), true));
+            });
         }
 
         fn line(&mut self, _task: &Task, _stream: Stream, _text: &str) {}
 
         fn finished(&mut self, task: &Task, report: &Report) {
-            self.0
-                .update(|w| w.finished.push((task.name.clone(), report.result.clone())));
+            self.0.update(|w| {
+                w.finished.push((task.name.clone(), report.result.clone()));
+                w.reported.push((task.name.clone(), false));
+            });
         }
 
         fn note(&mut self, text: &str) {
@@ -1696,6 +1778,25 @@ mod tests {
                     result[&d].succeeded(),
                     "t{i} ran below t{d}: {:?}",
                     result[&d]
+                );
+            }
+            // The reporter heard of the same order: its deps' ends, then its start.
+            let heard = |name: &str, start: bool| {
+                world
+                    .reported
+                    .iter()
+                    .position(|(n, st)| n == name && *st == start)
+            };
+            let heard_start = heard(&names[i], true);
+            prop_assert!(heard_start.is_some(), "t{} started unreported", i);
+            for &d in s.deps[i].iter().filter(|&&d| wanted[d]) {
+                let heard_end = heard(&names[d], false);
+                prop_assert!(
+                    heard_end.is_some_and(|e| Some(e) < heard_start),
+                    "the reporter heard of t{}'s start before t{}'s end: {:?}",
+                    i,
+                    d,
+                    world.reported
                 );
             }
             // It got its deps' identities: from this run, or recorded for deps outside.
