@@ -99,11 +99,11 @@ impl TaskRunner<'_> {
                 identity: None,
             });
         }
+        events(Event::Started {
+            causes: causes.clone(),
+        });
         let started = Instant::now();
         let (result, record) = if task.is_group() {
-            events(Event::Started {
-                causes: causes.clone(),
-            });
             self.state.begin(&task.name, "")?;
             (TaskResult::Ran, Some(current.record.clone()))
         } else {
@@ -174,11 +174,6 @@ impl TaskRunner<'_> {
         let script = task.run.as_deref().unwrap_or_default();
         let mut delay = task.retry_delay;
         let mut attempt = 0;
-        // `Started` goes out with the process group, just after the spawn, so that the
-        // scheduler wakes once for both; or, if nothing could be spawned, before the end.
-        let mut started = Some(Event::Started {
-            causes: causes.to_vec(),
-        });
         loop {
             let mut log_file = log::TaskLog::new(&ctx.project.root, &task.name);
             self.state.begin(&task.name, &log_file.path)?;
@@ -197,9 +192,6 @@ impl TaskRunner<'_> {
                 &mut |pgid| {
                     group = Some(pgid);
                     let _ = self.state.set_pgid(&task.name, pgid);
-                    if let Some(started) = started.take() {
-                        events(started);
-                    }
                     events(Event::Group(pgid));
                 },
                 &mut |stream, line| {
@@ -207,9 +199,6 @@ impl TaskRunner<'_> {
                     events(Event::Line(stream, line.to_string()));
                 },
             );
-            if let Some(started) = started.take() {
-                events(started);
-            }
             // No process of a task outlives it (SPEC §6): a background process it left
             // behind (`cmd &`) is stopped now, gracefully first.
             // (After Ctrl-C the scheduler is already stopping the group: leave it to that.)
