@@ -303,9 +303,20 @@ impl<'a> Context<'a> {
         current: &Record,
         forced: bool,
     ) -> Result<Vec<Cause>, StateError> {
+        Ok(self.causes_and_success(id, current, forced)?.0)
+    }
+
+    /// [`Context::causes`], and the last success they were decided against (the runner
+    /// compares its inputs after a run, and need not read it again).
+    pub fn causes_and_success(
+        &self,
+        id: TaskId,
+        current: &Record,
+        forced: bool,
+    ) -> Result<(Vec<Cause>, Option<Success>), StateError> {
         let name = &self.project.graph.task(id).name;
         let (success, attempt) = match self.state {
-            Some(state) => (state.success(name)?, state.attempt(name)?),
+            Some(state) => state.last(name)?,
             None => (None, None),
         };
         let mut causes = attempt_causes(success.as_ref(), attempt.as_ref());
@@ -323,7 +334,7 @@ impl<'a> Context<'a> {
         if forced {
             causes.push(Cause::Forced);
         }
-        Ok(causes)
+        Ok((causes, success))
     }
 
     /// The identity `id` has according to its last success, if any.

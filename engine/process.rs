@@ -3,12 +3,13 @@
 //! then forcefully. See "Processes" in docs/design.md.
 //!
 //! Everything here is synchronous and thread-safe: `run` blocks the calling thread, which is
-//! also the only thread that calls the callbacks. Each `run` uses one helper thread that only
-//! waits for the shell to exit.
+//! also the only thread that calls the callbacks. The shell's exit wakes that thread through
+//! a pidfd polled with the pipes; only where there is no pidfd (Linux before 5.3) does a
+//! helper thread wait for the exit instead.
 
 use std::fs::File;
 use std::io::{self, ErrorKind, Read};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -316,7 +317,7 @@ fn drive(spec: &Spec, on_start: &mut dyn FnMut(i32), sink: &mut dyn Sink) -> Exi
     // process_group(0) makes the shell the leader of a new group: pgid == pid.
     let pgid = i32::try_from(child.id()).unwrap_or_else(|_| unreachable!("BUG: pid over i32"));
     on_start(pgid);
-    let exit_seen = watch_exit(pgid);
+    let exit_seen = ExitWatch::new(pgid);
     let mut pipes = Pipes::new(&mut child);
     let deadline = spec.timeout.map(|t| Instant::now() + t);
     let mut phase = Phase::Running;
@@ -363,15 +364,13 @@ fn drive(spec: &Spec, on_start: &mut dyn FnMut(i32), sink: &mut dyn Sink) -> Exi
             wake = wake.min(kill_at).min(now + GROUP_POLL);
         }
         let timeout = wake.saturating_duration_since(now);
+        // While the shell runs, its exit wakes us at once (through the pidfd, which stays
+        // readable afterwards, so it is polled only until the shell is waited for).
+        let exit_fd = exit_seen.fd().filter(|_| status.is_none());
         if !pipes.all_closed() {
-            pipes.read_some(timeout, sink);
+            pipes.read_some(timeout, exit_fd, sink);
         } else if status.is_none() {
-            // The exit wakes us at once here.
-            match exit_seen.recv_timeout(timeout) {
-                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
-                // The watcher could not wait; fall back to polling.
-                Err(RecvTimeoutError::Disconnected) => thread::sleep(timeout.min(EXIT_POLL)),
-            }
+            exit_seen.wait(timeout);
         } else {
             thread::sleep(timeout);
         }
@@ -402,8 +401,65 @@ fn spawn(spec: &Spec) -> Result<Child, String> {
         .map_err(|e| format!("cannot start `{program}` in {}: {e}", spec.cwd.display()))
 }
 
+/// How `drive` learns that the shell exited, without reaping it (only `drive` reaps): a
+/// pidfd, readable once the process has exited, polled with the pipes; or, where the kernel
+/// has no pidfd, a thread that waits with `waitid(WNOWAIT)` and then says so.
+enum ExitWatch {
+    PidFd(OwnedFd),
+    Thread(Receiver<()>),
+}
+
+impl ExitWatch {
+    fn new(pid: i32) -> ExitWatch {
+        let pidfd = Pid::from_raw(pid).and_then(|p| {
+            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+        });
+        match pidfd {
+            Some(fd) => ExitWatch::PidFd(fd),
+            None => ExitWatch::Thread(watch_exit(pid)),
+        }
+    }
+
+    /// The fd to poll for the exit, if there is one.
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        match self {
+            ExitWatch::PidFd(fd) => Some(fd.as_fd()),
+            ExitWatch::Thread(_) => None,
+        }
+    }
+
+    /// Waits up to `timeout` for the exit (returns at once if it has happened).
+    fn wait(&self, timeout: Duration) {
+        match self {
+            ExitWatch::PidFd(fd) => {
+                let mut fds = [PollFd::new(fd, PollFlags::IN)];
+                if !matches!(
+                    rustix::event::poll(&mut fds, Some(&timespec(timeout))),
+                    Ok(_) | Err(Errno::INTR)
+                ) {
+                    // Not expected for one pidfd; do not spin.
+                    thread::sleep(timeout.min(EXIT_POLL));
+                }
+            }
+            ExitWatch::Thread(exit_seen) => match exit_seen.recv_timeout(timeout) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                // The watcher could not wait; fall back to polling.
+                Err(RecvTimeoutError::Disconnected) => thread::sleep(timeout.min(EXIT_POLL)),
+            },
+        }
+    }
+}
+
+/// A `Timespec` for `poll`; never fails for a Duration that fits, else a short wait.
+fn timespec(timeout: Duration) -> Timespec {
+    Timespec::try_from(timeout).unwrap_or(Timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    })
+}
+
 /// A thread that waits for `pid` to exit without reaping it (WNOWAIT, so that only `drive`
-/// reaps), then says so. The thread ends when the process exits.
+/// reaps), then says so. The thread ends when the process exits. Only used without pidfds.
 fn watch_exit(pid: i32) -> Receiver<()> {
     let (tx, rx) = mpsc::channel();
     let watcher = move || {
@@ -449,8 +505,9 @@ impl Pipes {
         self.files.iter().all(|(_, f)| f.is_none())
     }
 
-    /// Waits up to `timeout` for output, then reads once from each ready pipe.
-    fn read_some(&mut self, timeout: Duration, sink: &mut dyn Sink) {
+    /// Waits up to `timeout` for output (or for `exit` to become readable), then reads once
+    /// from each ready pipe.
+    fn read_some(&mut self, timeout: Duration, exit: Option<BorrowedFd<'_>>, sink: &mut dyn Sink) {
         let mut ready = [false; 2];
         {
             let open: Vec<(usize, &File)> = self
@@ -463,12 +520,10 @@ impl Pipes {
                 .iter()
                 .map(|(_, f)| PollFd::new(*f, PollFlags::IN))
                 .collect();
-            // Never fails for a Duration that fits; fall back to a short wait.
-            let ts = Timespec::try_from(timeout).unwrap_or(Timespec {
-                tv_sec: 1,
-                tv_nsec: 0,
-            });
-            match rustix::event::poll(&mut fds, Some(&ts)) {
+            if let Some(exit) = &exit {
+                fds.push(PollFd::new(exit, PollFlags::IN));
+            }
+            match rustix::event::poll(&mut fds, Some(&timespec(timeout))) {
                 Ok(_) | Err(Errno::INTR) => {}
                 // Not expected for two pipes; do not spin, and try again.
                 Err(_) => {
@@ -911,6 +966,32 @@ mod tests {
         for pgid in [-1, 0, 1] {
             assert!(!group_alive(pgid));
             assert!(!stop_group(pgid, Duration::from_secs(5)));
+        }
+    }
+
+    /// Both ways of learning of the exit wake the waiter as soon as the process exits, and
+    /// neither reaps it.
+    #[test]
+    fn an_exit_watch_wakes_at_the_exit_without_reaping() {
+        for use_thread in [false, true] {
+            let mut child = Command::new("sleep").arg("0.2").spawn().unwrap();
+            let pid = child.id() as i32;
+            let watch = if use_thread {
+                ExitWatch::Thread(watch_exit(pid))
+            } else {
+                ExitWatch::new(pid)
+            };
+            assert_eq!(watch.fd().is_some(), !use_thread);
+            let started = Instant::now();
+            // Not yet exited: the wait times out.
+            watch.wait(Duration::from_millis(20));
+            assert!(child.try_wait().unwrap().is_none());
+            // Exited: the wait ends long before its timeout, and the child is still there
+            // to be reaped.
+            watch.wait(Duration::from_secs(10));
+            let took = started.elapsed();
+            assert!(took < Duration::from_secs(5), "took {took:?}");
+            assert!(child.wait().unwrap().success());
         }
     }
 

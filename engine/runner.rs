@@ -70,17 +70,23 @@ impl TaskRunner<'_> {
         let task = self.ctx.project.graph.task(id);
         let probe = self.ctx.probes(&[id], 1).pop().flatten();
         let current = self.ctx.current(id, deps, probe)?;
-        let causes = self.ctx.causes(id, &current.record, forced)?;
+        let (causes, previous) = self.ctx.causes_and_success(id, &current.record, forced)?;
         let declares = !task.outputs.is_empty() || task.probe.is_some();
         if causes.is_empty() {
             if current.hashed_any {
                 self.state.save_stat_cache(&task.name, &current.stats)?;
             }
+            // Up to date: the last success has this very fingerprint, so it need not be
+            // computed again.
+            let identity = match (&previous, declares) {
+                (Some(previous), false) => previous.fingerprint,
+                _ => current.record.identity(declares),
+            };
             return Ok(Finished {
                 result: TaskResult::UpToDate,
                 causes,
                 duration: Duration::ZERO,
-                identity: Some(current.record.identity(declares)),
+                identity: Some(identity),
             });
         }
         // Ctrl-C (or a restart) while this task was being decided: do not start it.
@@ -120,10 +126,14 @@ impl TaskRunner<'_> {
                 identity: None,
             });
         };
-        let identity = record.identity(declares);
+        let fingerprint = record.fingerprint();
+        let identity = if declares {
+            record.identity(declares)
+        } else {
+            fingerprint
+        };
         // The kept contents only change when the inputs did: a task re-run because of a dep
         // (a whole cone below a change) keeps its references as they are.
-        let previous = self.state.success(&task.name)?;
         let same_inputs = previous.is_some_and(|p| p.record.inputs == record.inputs);
         let contents = if same_inputs {
             None
@@ -131,7 +141,7 @@ impl TaskRunner<'_> {
             Some(self.kept_contents(&record.inputs)?)
         };
         let success = Success {
-            fingerprint: record.fingerprint(),
+            fingerprint,
             identity,
             record,
             finished_at_ms: now_ms(),

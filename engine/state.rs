@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use miette::Diagnostic;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -102,11 +104,27 @@ pub struct Success {
     pub duration_ms: u64,
 }
 
+/// The longest a running task's process group waits to be written (see
+/// [`State::set_pgid`]).
+pub const GROUP_DELAY: Duration = Duration::from_millis(50);
+
 /// The open store. The connection sits behind a mutex so that tasks running on several
 /// threads can commit their results; every statement is short.
 pub struct State {
-    conn: std::sync::Mutex<Connection>,
+    shared: Arc<Shared>,
+    /// Writes the process groups of long-running tasks; started by the first `set_pgid`.
+    flusher: OnceLock<Option<JoinHandle<()>>>,
+}
+
+/// What the flusher thread shares with the store.
+struct Shared {
+    conn: Mutex<Connection>,
     path: PathBuf,
+    /// Process groups of running tasks not written yet, in the order they were reported.
+    /// Lock order: `conn` first, then `groups`.
+    groups: Mutex<Vec<(String, i32)>>,
+    /// Set when the store closes; wakes the flusher.
+    closing: (Mutex<bool>, Condvar),
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -137,10 +155,7 @@ impl State {
                 })?;
         }
         let conn = Connection::open(&path).map_err(|e| corrupt(&path, e))?;
-        let state = State {
-            conn: std::sync::Mutex::new(conn),
-            path,
-        };
+        let state = State::new(conn, path);
         state.prepare(true)?;
         Ok(state)
     }
@@ -155,10 +170,7 @@ impl State {
         let flags =
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&path, flags).map_err(|e| corrupt(&path, e))?;
-        let state = State {
-            conn: std::sync::Mutex::new(conn),
-            path,
-        };
+        let state = State::new(conn, path);
         match state.prepare(false) {
             Ok(()) => Ok(Some(state)),
             // A store that was being created when devgraph was killed holds nothing yet.
@@ -185,12 +197,22 @@ impl State {
         Ok(())
     }
 
+    fn new(conn: Connection, path: PathBuf) -> State {
+        State {
+            shared: Arc::new(Shared {
+                conn: Mutex::new(conn),
+                path,
+                groups: Mutex::new(Vec::new()),
+                closing: (Mutex::new(false), Condvar::new()),
+            }),
+            flusher: OnceLock::new(),
+        }
+    }
+
     /// The connection. A panic while it was held cannot leave SQLite inconsistent (every
     /// write is a statement or a transaction), so a poisoned lock is still usable.
-    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        self.shared.db()
     }
 
     /// Whether the database has no tables at all.
@@ -203,7 +225,7 @@ impl State {
     }
 
     fn prepare(&self, write: bool) -> Result<(), StateError> {
-        let err = |e: rusqlite::Error| corrupt(&self.path, e);
+        let err = |e: rusqlite::Error| corrupt(&self.shared.path, e);
         self.db()
             .busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
@@ -236,20 +258,20 @@ impl State {
         match version.map(|v| v.parse::<i64>()) {
             None if write => self.create_schema(),
             None => Err(StateError::Corrupt {
-                path: self.path.clone(),
+                path: self.shared.path.clone(),
                 message: "it has no schema version".into(),
             }),
             Some(Ok(SCHEMA_VERSION)) => Ok(()),
             Some(Ok(found)) if found > SCHEMA_VERSION => Err(StateError::Newer {
-                path: self.path.clone(),
+                path: self.shared.path.clone(),
                 found,
             }),
             Some(Ok(found)) => Err(StateError::Corrupt {
-                path: self.path.clone(),
+                path: self.shared.path.clone(),
                 message: format!("unknown schema version {found}"),
             }),
             Some(Err(_)) => Err(StateError::Corrupt {
-                path: self.path.clone(),
+                path: self.shared.path.clone(),
                 message: "its schema version is not a number".into(),
             }),
         }
@@ -274,7 +296,7 @@ impl State {
                  INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
                  COMMIT;"
             ))
-            .map_err(|e| corrupt(&self.path, e))
+            .map_err(|e| corrupt(&self.shared.path, e))
     }
 
     /// The last success of a task. A record that cannot be decoded (another record version)
@@ -282,7 +304,7 @@ impl State {
     pub fn success(&self, task: &str) -> Result<Option<Success>, StateError> {
         let db = self.db();
         let mut stmt = db.prepare_cached("SELECT record, fingerprint, identity, finished_at, duration_ms FROM success WHERE task = ?1")
-            .map_err(|e| corrupt(&self.path, e))?;
+            .map_err(|e| corrupt(&self.shared.path, e))?;
         let row = stmt
             .query_row([task], |r| {
                 Ok((
@@ -294,7 +316,7 @@ impl State {
                 ))
             })
             .optional()
-            .map_err(|e| corrupt(&self.path, e))?;
+            .map_err(|e| corrupt(&self.shared.path, e))?;
         Ok(row.and_then(|(record, fp, identity, at, ms)| {
             Some(Success {
                 record: Record::from_bytes(&record)?,
@@ -306,6 +328,84 @@ impl State {
         }))
     }
 
+    /// The last success and the last attempt of a task, in one query (the runner asks for
+    /// both for every task it decides). A record that cannot be decoded counts as no
+    /// success, as in [`State::success`].
+    pub fn last(&self, task: &str) -> Result<(Option<Success>, Option<Attempt>), StateError> {
+        type Row = (
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            Option<i32>,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            Option<i32>,
+        );
+        let db = self.db();
+        let mut stmt = db
+            .prepare_cached(
+                "SELECT s.record, s.fingerprint, s.identity, s.finished_at, s.duration_ms,
+                        a.outcome, a.exit_code, a.started_at, a.duration_ms, a.log, a.pgid
+                 FROM (SELECT ?1 AS task) AS t
+                 LEFT JOIN success AS s ON s.task = t.task
+                 LEFT JOIN attempt AS a ON a.task = t.task",
+            )
+            .map_err(|e| corrupt(&self.shared.path, e))?;
+        let row: Row = stmt
+            .query_row([task], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                ))
+            })
+            .map_err(|e| corrupt(&self.shared.path, e))?;
+        let (record, fp, identity, at, ms, outcome, exit_code, started, duration, log, pgid) = row;
+        let success = (|| {
+            Some(Success {
+                record: Record::from_bytes(&record?)?,
+                fingerprint: fp?.try_into().ok()?,
+                identity: identity?.try_into().ok()?,
+                finished_at_ms: at?,
+                duration_ms: ms?.max(0) as u64,
+            })
+        })();
+        drop(stmt);
+        drop(db);
+        let attempt = (|| {
+            let outcome = Outcome::parse(&outcome?)?;
+            Some(Attempt {
+                outcome,
+                exit_code,
+                started_at_ms: started?,
+                duration_ms: duration.map(|d| d.max(0) as u64),
+                log,
+                pgid: self.group_of(task, outcome, pgid),
+            })
+        })();
+        Ok((success, attempt))
+    }
+
+    /// The process group of an attempt: as written, or as reported and not written yet.
+    fn group_of(&self, task: &str, outcome: Outcome, written: Option<i32>) -> Option<i32> {
+        match outcome {
+            Outcome::Running => self.pending_group(task).or(written),
+            _ => written,
+        }
+    }
+
     /// How long the last success of a task took, without decoding its record (the
     /// scheduler asks this of every task to order the critical path).
     pub fn success_duration(&self, task: &str) -> Result<Option<u64>, StateError> {
@@ -313,14 +413,14 @@ impl State {
             .prepare_cached("SELECT duration_ms FROM success WHERE task = ?1")
             .and_then(|mut s| s.query_row([task], |r| r.get::<_, i64>(0)).optional())
             .map(|d| d.map(|ms| ms.max(0) as u64))
-            .map_err(|e| corrupt(&self.path, e))
+            .map_err(|e| corrupt(&self.shared.path, e))
     }
 
     /// The last attempt of a task.
     pub fn attempt(&self, task: &str) -> Result<Option<Attempt>, StateError> {
         let db = self.db();
         let mut stmt = db.prepare_cached("SELECT outcome, exit_code, started_at, duration_ms, log, pgid FROM attempt WHERE task = ?1")
-            .map_err(|e| corrupt(&self.path, e))?;
+            .map_err(|e| corrupt(&self.shared.path, e))?;
         let row = stmt
             .query_row([task], |r| {
                 Ok((
@@ -333,16 +433,19 @@ impl State {
                 ))
             })
             .optional()
-            .map_err(|e| corrupt(&self.path, e))?;
+            .map_err(|e| corrupt(&self.shared.path, e))?;
+        drop(stmt);
+        drop(db);
         Ok(
             row.and_then(|(outcome, exit_code, started_at_ms, duration, log, pgid)| {
+                let outcome = Outcome::parse(&outcome)?;
                 Some(Attempt {
-                    outcome: Outcome::parse(&outcome)?,
+                    outcome,
                     exit_code,
                     started_at_ms,
                     duration_ms: duration.map(|d| d.max(0) as u64),
                     log,
-                    pgid,
+                    pgid: self.group_of(task, outcome, pgid),
                 })
             }),
         )
@@ -353,11 +456,11 @@ impl State {
         let db = self.db();
         let mut stmt = db
             .prepare_cached("SELECT entries FROM stat_cache WHERE task = ?1")
-            .map_err(|e| corrupt(&self.path, e))?;
+            .map_err(|e| corrupt(&self.shared.path, e))?;
         let blob: Option<Vec<u8>> = stmt
             .query_row([task], |r| r.get(0))
             .optional()
-            .map_err(|e| corrupt(&self.path, e))?;
+            .map_err(|e| corrupt(&self.shared.path, e))?;
         // An undecodable cache is only a cache: files get hashed again.
         Ok(blob
             .and_then(|b| postcard::from_bytes::<Vec<(String, CacheEntry)>>(&b).ok())
@@ -373,32 +476,88 @@ impl State {
     ) -> Result<(), StateError> {
         let blob = postcard::to_allocvec(entries)
             .unwrap_or_else(|e| unreachable!("BUG: encoding stat cache: {e}"));
-        self.db()
-            .prepare_cached("INSERT OR REPLACE INTO stat_cache (task, entries) VALUES (?1, ?2)")
-            .and_then(|mut s| s.execute(params![task, blob]))
-            .map(|_| ())
-            .map_err(|e| corrupt(&self.path, e))
+        self.write(None, true, |db| {
+            db.prepare_cached("INSERT OR REPLACE INTO stat_cache (task, entries) VALUES (?1, ?2)")?
+                .execute(params![task, blob])?;
+            Ok(())
+        })
     }
 
-    /// Records that a task started, before its process does anything.
+    /// Records that a task started, before its process does anything. This commits at
+    /// once (a run killed after the process started must find it), together with the
+    /// process groups still waiting to be written.
     pub fn begin(&self, task: &str, log: &str) -> Result<(), StateError> {
-        self.db()
-            .prepare_cached(
-                "INSERT OR REPLACE INTO attempt (task, outcome, exit_code, started_at, duration_ms, log, pgid)
-                 VALUES (?1, 'running', NULL, ?2, NULL, ?3, NULL)",
-            )
-            .and_then(|mut s| s.execute(params![task, now_ms(), log]))
-            .map(|_| ())
-            .map_err(|e| corrupt(&self.path, e))
+        self.write(Some(task), true, |db| {
+            db.prepare_cached(
+                "INSERT INTO attempt (task, outcome, exit_code, started_at, duration_ms, log, pgid)
+                 VALUES (?1, 'running', NULL, ?2, NULL, ?3, NULL)
+                 ON CONFLICT (task) DO UPDATE SET outcome = 'running', exit_code = NULL,
+                     started_at = excluded.started_at, duration_ms = NULL, log = excluded.log,
+                     pgid = NULL",
+            )?
+            .execute(params![task, now_ms(), log])?;
+            Ok(())
+        })
     }
 
-    /// Records the process group of a running task, so a later run can stop its leftovers.
+    /// Records the process group of a running task. It is written with the next write of
+    /// the store (the next task's start, any task's end), and at the latest [`GROUP_DELAY`]
+    /// later by a flusher thread, rather than in a commit of its own: most tasks end
+    /// before it matters, and their end clears it anyway. Nothing depends on it being
+    /// written sooner: a later run finds a killed run's processes by their environment
+    /// (see `process::task_groups`), which also covers a run killed before the group was
+    /// written.
+    ///
+    /// Until then, this store's own reads (`attempt`, `last`, `running`) already show it.
     pub fn set_pgid(&self, task: &str, pgid: i32) -> Result<(), StateError> {
-        self.db()
-            .prepare_cached("UPDATE attempt SET pgid = ?2 WHERE task = ?1")
-            .and_then(|mut s| s.execute(params![task, pgid]))
-            .map(|_| ())
-            .map_err(|e| corrupt(&self.path, e))
+        lock(&self.shared.groups).push((task.to_string(), pgid));
+        let shared = &self.shared;
+        self.flusher.get_or_init(|| {
+            let shared = Arc::clone(shared);
+            std::thread::Builder::new()
+                .name("devgraph-state".into())
+                .spawn(move || shared.flush_groups_until_closed())
+                .ok()
+        });
+        Ok(())
+    }
+
+    /// The process group of `task` reported by `set_pgid` and not written yet.
+    fn pending_group(&self, task: &str) -> Option<i32> {
+        let groups = lock(&self.shared.groups);
+        groups
+            .iter()
+            .rev()
+            .find(|(t, _)| t == task)
+            .map(|(_, g)| *g)
+    }
+
+    /// Runs `write` in one transaction, after writing the process groups waiting to be
+    /// written (except `ending`'s, which this write replaces). A `single` statement with
+    /// nothing waiting needs no transaction around it.
+    fn write<T>(
+        &self,
+        ending: Option<&str>,
+        single: bool,
+        write: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StateError> {
+        let db = self.db();
+        let groups = std::mem::take(&mut *lock(&self.shared.groups));
+        let groups: Vec<(String, i32)> = groups
+            .into_iter()
+            .filter(|(task, _)| Some(task.as_str()) != ending)
+            .collect();
+        let result = if single && groups.is_empty() {
+            write(&db)
+        } else {
+            db.unchecked_transaction().and_then(|tx| {
+                write_groups(&tx, &groups)?;
+                let out = write(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            })
+        };
+        result.map_err(|e| corrupt(&self.shared.path, e))
     }
 
     /// Commits a success: the record, the attempt, the kept contents of its text inputs
@@ -411,68 +570,66 @@ impl State {
         contents: Option<&[(Hash, String)]>,
         stats: Option<&[(String, CacheEntry)]>,
     ) -> Result<(), StateError> {
-        let path = self.path.clone();
-        let err = |e: rusqlite::Error| corrupt(&path, e);
-        let db = self.db();
-        let tx = db.unchecked_transaction().map_err(err)?;
-        if let Some(entries) = stats {
-            let blob = postcard::to_allocvec(entries)
-                .unwrap_or_else(|e| unreachable!("BUG: encoding stat cache: {e}"));
-            tx.prepare_cached("INSERT OR REPLACE INTO stat_cache (task, entries) VALUES (?1, ?2)")
-                .and_then(|mut s| s.execute(params![task, blob]))
-                .map_err(err)?;
-        }
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO success (task, record, fingerprint, identity, finished_at, duration_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
+        self.write(Some(task), false, |tx| {
+            if let Some(entries) = stats {
+                let blob = postcard::to_allocvec(entries)
+                    .unwrap_or_else(|e| unreachable!("BUG: encoding stat cache: {e}"));
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO stat_cache (task, entries) VALUES (?1, ?2)",
+                )?
+                .execute(params![task, blob])?;
+            }
+            // An upsert changes the row in place, where a replace would delete it and
+            // insert it again (twice the pages written).
+            tx.prepare_cached(
+                "INSERT INTO success (task, record, fingerprint, identity, finished_at, duration_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (task) DO UPDATE SET record = excluded.record,
+                     fingerprint = excluded.fingerprint, identity = excluded.identity,
+                     finished_at = excluded.finished_at, duration_ms = excluded.duration_ms",
+            )?
+            .execute(params![
                 task,
                 success.record.to_bytes(),
                 success.fingerprint.as_slice(),
                 success.identity.as_slice(),
                 success.finished_at_ms,
                 success.duration_ms as i64
-            ])
+            ])?;
+            tx.prepare_cached(
+                "UPDATE attempt SET outcome = 'ok', exit_code = 0, duration_ms = ?2, pgid = NULL WHERE task = ?1",
+            )?
+            .execute(params![task, success.duration_ms as i64])?;
+            if let Some(contents) = contents {
+                // Swap the task's content references, then drop only the content this task
+                // stopped referring to and nobody else refers to: the cost follows what
+                // changed, not the size of the store.
+                let old: Vec<Vec<u8>> = tx
+                    .prepare_cached("SELECT hash FROM content_ref WHERE task = ?1")?
+                    .query_map([task], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                tx.prepare_cached("DELETE FROM content_ref WHERE task = ?1")?
+                    .execute([task])?;
+                for (hash, text) in contents {
+                    tx.prepare_cached("INSERT OR IGNORE INTO content (hash, text) VALUES (?1, ?2)")?
+                        .execute(params![hash.as_slice(), text])?;
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO content_ref (task, hash) VALUES (?1, ?2)",
+                    )?
+                    .execute(params![task, hash.as_slice()])?;
+                }
+                for hash in old
+                    .iter()
+                    .filter(|h| !contents.iter().any(|(c, _)| c.as_slice() == h.as_slice()))
+                {
+                    tx.prepare_cached(
+                        "DELETE FROM content WHERE hash = ?1 AND NOT EXISTS (SELECT 1 FROM content_ref WHERE hash = ?1)",
+                    )?
+                    .execute([hash])?;
+                }
+            }
+            Ok(())
         })
-        .map_err(err)?;
-        tx.prepare_cached(
-            "UPDATE attempt SET outcome = 'ok', exit_code = 0, duration_ms = ?2, pgid = NULL WHERE task = ?1",
-        )
-        .and_then(|mut s| s.execute(params![task, success.duration_ms as i64]))
-        .map_err(err)?;
-        if let Some(contents) = contents {
-            // Swap the task's content references, then drop only the content this task stopped
-            // referring to and nobody else refers to: the cost follows what changed, not the
-            // size of the store.
-            let old: Vec<Vec<u8>> = tx
-                .prepare_cached("SELECT hash FROM content_ref WHERE task = ?1")
-                .and_then(|mut s| s.query_map([task], |r| r.get(0))?.collect())
-                .map_err(err)?;
-            tx.prepare_cached("DELETE FROM content_ref WHERE task = ?1")
-                .and_then(|mut s| s.execute([task]))
-                .map_err(err)?;
-            for (hash, text) in contents {
-                tx.prepare_cached("INSERT OR IGNORE INTO content (hash, text) VALUES (?1, ?2)")
-                    .and_then(|mut s| s.execute(params![hash.as_slice(), text]))
-                    .map_err(err)?;
-                tx.prepare_cached("INSERT OR IGNORE INTO content_ref (task, hash) VALUES (?1, ?2)")
-                    .and_then(|mut s| s.execute(params![task, hash.as_slice()]))
-                    .map_err(err)?;
-            }
-            for hash in old
-                .iter()
-                .filter(|h| !contents.iter().any(|(c, _)| c.as_slice() == h.as_slice()))
-            {
-                tx.prepare_cached(
-                    "DELETE FROM content WHERE hash = ?1 AND NOT EXISTS (SELECT 1 FROM content_ref WHERE hash = ?1)",
-                )
-                .and_then(|mut s| s.execute([hash]))
-                .map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)
     }
 
     /// Commits the end of an attempt that did not succeed.
@@ -483,11 +640,11 @@ impl State {
         exit_code: Option<i32>,
         duration_ms: u64,
     ) -> Result<(), StateError> {
-        self.db()
-            .prepare_cached("UPDATE attempt SET outcome = ?2, exit_code = ?3, duration_ms = ?4, pgid = NULL WHERE task = ?1")
-            .and_then(|mut s| s.execute(params![task, outcome.as_str(), exit_code, duration_ms as i64]))
-            .map(|_| ())
-            .map_err(|e| corrupt(&self.path, e))
+        self.write(Some(task), true, |db| {
+            db.prepare_cached("UPDATE attempt SET outcome = ?2, exit_code = ?3, duration_ms = ?4, pgid = NULL WHERE task = ?1")?
+                .execute(params![task, outcome.as_str(), exit_code, duration_ms as i64])?;
+            Ok(())
+        })
     }
 
     /// Whether the store keeps content with this hash (so it need not be read again).
@@ -495,7 +652,7 @@ impl State {
         self.db()
             .prepare_cached("SELECT 1 FROM content WHERE hash = ?1")
             .and_then(|mut s| s.exists([hash.as_slice()]))
-            .map_err(|e| corrupt(&self.path, e))
+            .map_err(|e| corrupt(&self.shared.path, e))
     }
 
     /// Kept content of a text input, by hash.
@@ -503,7 +660,7 @@ impl State {
         self.db()
             .prepare_cached("SELECT text FROM content WHERE hash = ?1")
             .and_then(|mut s| s.query_row([hash.as_slice()], |r| r.get(0)).optional())
-            .map_err(|e| corrupt(&self.path, e))
+            .map_err(|e| corrupt(&self.shared.path, e))
     }
 
     /// Tasks recorded as running, with their process groups.
@@ -513,15 +670,25 @@ impl State {
             .prepare_cached(
                 "SELECT task, pgid FROM attempt WHERE outcome = 'running' ORDER BY task",
             )
-            .map_err(|e| corrupt(&self.path, e))?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| corrupt(&self.shared.path, e))?;
+        let rows: Vec<(String, Option<i32>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect())
-            .map_err(|e| corrupt(&self.path, e))
+            .map_err(|e| corrupt(&self.shared.path, e))?;
+        drop(stmt);
+        drop(db);
+        Ok(rows
+            .into_iter()
+            .map(|(task, pgid)| {
+                let pgid = self.group_of(&task, Outcome::Running, pgid);
+                (task, pgid)
+            })
+            .collect())
     }
 
     /// Drops everything recorded about these tasks, so they drift.
     pub fn forget(&self, tasks: &[&str]) -> Result<usize, StateError> {
-        let path = self.path.clone();
+        let path = self.shared.path.clone();
         let err = |e: rusqlite::Error| corrupt(&path, e);
         let db = self.db();
         let tx = db.unchecked_transaction().map_err(err)?;
@@ -544,6 +711,73 @@ impl State {
         tx.commit().map_err(err)?;
         Ok(forgotten)
     }
+}
+
+impl Drop for State {
+    /// Stops the flusher, which writes what is left first.
+    fn drop(&mut self) {
+        if let Some(Some(flusher)) = self.flusher.take() {
+            *lock(&self.shared.closing.0) = true;
+            self.shared.closing.1.notify_all();
+            let _ = flusher.join();
+        }
+    }
+}
+
+impl Shared {
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.conn)
+    }
+
+    /// The flusher thread: every [`GROUP_DELAY`], writes the process groups still waiting,
+    /// until the store closes (and then once more).
+    fn flush_groups_until_closed(&self) {
+        let mut closing = lock(&self.closing.0);
+        loop {
+            let closed = *closing;
+            drop(closing);
+            if !lock(&self.groups).is_empty() {
+                let db = self.db();
+                let groups = std::mem::take(&mut *lock(&self.groups));
+                // Only a record for `status`: a failure here loses nothing that matters
+                // (see `State::set_pgid`), and the next real write reports the store's
+                // trouble.
+                let _ = db.unchecked_transaction().and_then(|tx| {
+                    write_groups(&tx, &groups)?;
+                    tx.commit()
+                });
+            }
+            if closed {
+                return;
+            }
+            closing = lock(&self.closing.0);
+            if !*closing {
+                closing = self
+                    .closing
+                    .1
+                    .wait_timeout(closing, GROUP_DELAY)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .0;
+            }
+        }
+    }
+}
+
+/// Writes the process groups of tasks still marked running.
+fn write_groups(db: &Connection, groups: &[(String, i32)]) -> rusqlite::Result<()> {
+    let mut stmt =
+        db.prepare_cached("UPDATE attempt SET pgid = ?2 WHERE task = ?1 AND outcome = 'running'")?;
+    for (task, pgid) in groups {
+        stmt.execute(params![task, pgid])?;
+    }
+    Ok(())
+}
+
+/// A lock whose holder panicked is still usable: nothing it guards is left half-changed.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn corrupt(path: &Path, e: rusqlite::Error) -> StateError {
@@ -603,6 +837,107 @@ mod tests {
         // A new success without that content lets it go.
         state.succeed("a", &success(), Some(&[]), None).unwrap();
         assert!(!state.has_content(&[1; 32]).unwrap());
+    }
+
+    /// The process group as another process (`status`) reads it.
+    fn written_group(root: &Path, task: &str) -> Option<i32> {
+        let state = State::open_read_only(root).unwrap().unwrap();
+        state.attempt(task).unwrap().and_then(|a| a.pgid)
+    }
+
+    #[test]
+    fn a_process_group_is_written_with_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        state.begin("a", "log-a").unwrap();
+        state.set_pgid("a", 4242).unwrap();
+        // This store sees it at once.
+        assert_eq!(state.attempt("a").unwrap().unwrap().pgid, Some(4242));
+        assert_eq!(state.last("a").unwrap().1.unwrap().pgid, Some(4242));
+        // The next task's start writes it (if the flusher has not already).
+        state.begin("b", "log-b").unwrap();
+        assert_eq!(written_group(dir.path(), "a"), Some(4242));
+        // A task's end clears it, also when it was not written yet.
+        state.set_pgid("b", 4343).unwrap();
+        state.fail("b", Outcome::Failed, Some(1), 5).unwrap();
+        assert_eq!(state.attempt("b").unwrap().unwrap().pgid, None);
+        assert_eq!(written_group(dir.path(), "b"), None);
+        state.succeed("a", &success(), None, None).unwrap();
+        assert_eq!(written_group(dir.path(), "a"), None);
+        assert!(lock(&state.shared.groups).is_empty());
+    }
+
+    #[test]
+    fn a_long_running_tasks_process_group_is_written_by_the_flusher() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        state.begin("slow", "log").unwrap();
+        state.set_pgid("slow", 4242).unwrap();
+        // Nothing else writes: the flusher must, within GROUP_DELAY (with room for a busy
+        // machine).
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while written_group(dir.path(), "slow") != Some(4242) {
+            assert!(std::time::Instant::now() < deadline, "never written");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            state.running().unwrap(),
+            vec![("slow".to_string(), Some(4242))]
+        );
+    }
+
+    #[test]
+    fn closing_the_store_writes_what_is_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        state.begin("a", "log").unwrap();
+        state.set_pgid("a", 4242).unwrap();
+        // A retry's new start replaces the old group: only the newest one counts.
+        state.begin("a", "log").unwrap();
+        state.set_pgid("a", 4343).unwrap();
+        drop(state);
+        assert_eq!(written_group(dir.path(), "a"), Some(4343));
+    }
+
+    #[test]
+    fn last_reads_what_success_and_attempt_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        let (success_, attempt) = state.last("a").unwrap();
+        assert!(success_.is_none() && attempt.is_none());
+        state.begin("a", "log-a").unwrap();
+        let (success_, attempt) = state.last("a").unwrap();
+        assert!(success_.is_none());
+        assert_eq!(attempt, state.attempt("a").unwrap());
+        assert_eq!(attempt.unwrap().outcome, Outcome::Running);
+        state.succeed("a", &success(), None, None).unwrap();
+        let (got, attempt) = state.last("a").unwrap();
+        let expected = state.success("a").unwrap().unwrap();
+        let got = got.unwrap();
+        assert_eq!(
+            (
+                got.record,
+                got.fingerprint,
+                got.identity,
+                got.finished_at_ms,
+                got.duration_ms
+            ),
+            (
+                expected.record,
+                expected.fingerprint,
+                expected.identity,
+                expected.finished_at_ms,
+                expected.duration_ms
+            )
+        );
+        assert_eq!(attempt, state.attempt("a").unwrap());
+        // A record of another version reads as no success, as `success` does.
+        state
+            .db()
+            .execute("UPDATE success SET record = x'ff00' WHERE task = 'a'", [])
+            .unwrap();
+        assert!(state.success("a").unwrap().is_none());
+        assert!(state.last("a").unwrap().0.is_none());
     }
 
     #[test]

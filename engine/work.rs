@@ -256,11 +256,22 @@ enum Phase {
     },
 }
 
+/// How long the scheduler's thread lets messages gather while workers report.
+const BATCH: Duration = Duration::from_millis(2);
+
 /// Messages from worker threads.
 enum Message {
     Event(TaskId, Event),
-    Done(TaskId, Finished),
+    /// A worker ended a task (the scheduler's state already says so): report it.
+    Done(TaskId, Report),
+    /// A worker queued a task again that was stopped for a restart.
+    Restarted(TaskId),
+    /// A worker thread is gone in the middle of the run: our bug.
+    WorkerDied,
 }
+
+/// What a worker is handed: a task, its deps' identities, whether it is forced.
+type Job = (TaskId, Vec<DepEntry>, bool);
 
 struct Scheduler<'a> {
     graph: &'a Graph,
@@ -275,6 +286,8 @@ struct Scheduler<'a> {
     priority: HashMap<TaskId, u64>,
     reports: Vec<Report>,
     running: usize,
+    /// After a failure (without `keep_going`) or an interrupt: nothing new starts.
+    stopping: bool,
 }
 
 /// Runs `targets` (with their deps unless `only`) and returns a report per task, deps
@@ -288,7 +301,7 @@ pub fn run(
     reporter: &mut dyn Reporter,
     interrupts: &dyn Interrupts,
     stopper: &dyn Stopper,
-    recorded_identity: &dyn Fn(TaskId) -> Option<Hash>,
+    recorded_identity: &(dyn Fn(TaskId) -> Option<Hash> + Sync),
 ) -> Vec<Report> {
     let wanted = wanted(graph, targets, options.only);
     let mut s = Scheduler {
@@ -302,6 +315,7 @@ pub fn run(
         priority: critical_path(graph, &wanted, runner),
         reports: Vec::with_capacity(wanted.len()),
         running: 0,
+        stopping: false,
     };
     for &id in &wanted {
         let deps_left = graph.deps(id).iter().filter(|d| wanted.contains(d)).count();
@@ -315,20 +329,48 @@ pub fn run(
     }
     let jobs = options.jobs.max(1);
     let (tx, rx) = mpsc::channel::<Message>();
-    let mut stopping = false;
     let mut seen_interrupts = 0;
+    // Takes ready tasks, up to `jobs` running, unless the run is stopping.
+    let dispatch = |s: &mut Scheduler| -> Vec<Job> {
+        let mut handed = Vec::new();
+        while !s.stopping && s.running < jobs {
+            let Some((_, std::cmp::Reverse(id))) = s.ready.pop() else {
+                break;
+            };
+            s.set(id, Phase::Running { group: None });
+            s.started.insert(id, s.began.elapsed());
+            let deps = s.dep_entries(id, recorded_identity);
+            let forced = options.force_all || (options.force && targets.contains(&id));
+            handed.push((id, deps, forced));
+        }
+        handed
+    };
     // `jobs` workers take tasks from one queue: a thread per task cost a stack mapping and a
-    // clone each, noticeable on graphs of thousands of quick tasks.
-    let (job_tx, job_rx) = mpsc::channel::<(TaskId, Vec<DepEntry>, bool)>();
+    // clone each, noticeable on graphs of thousands of quick tasks. A worker that ends a
+    // task updates the scheduler itself and goes straight on with the next ready task:
+    // going through this thread for each task cost two thread wake-ups between one task and
+    // the next. Reporting stays on this thread. `None` tells a worker to end.
+    let (job_tx, job_rx) = mpsc::channel::<Option<Job>>();
     let job_rx = std::sync::Mutex::new(job_rx);
+    let s = std::sync::Mutex::new(s);
+    let lock = || s.lock().unwrap_or_else(|p| p.into_inner());
     std::thread::scope(|scope| {
         for _ in 0..jobs {
-            let tx = tx.clone();
-            let job_rx = &job_rx;
+            let (tx, job_tx) = (tx.clone(), job_tx.clone());
+            let (job_rx, lock, dispatch) = (&job_rx, &lock, &dispatch);
             scope.spawn(move || {
+                // A worker that dies would leave the run waiting for its task forever.
+                let died = Died(&tx);
+                let mut next = None;
                 loop {
-                    let job = job_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    let Ok((id, deps, forced)) = job else { break };
+                    let job = match next.take() {
+                        Some(job) => job,
+                        None => match job_rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+                            Ok(Some(job)) => job,
+                            Ok(None) | Err(_) => break,
+                        },
+                    };
+                    let (id, deps, forced) = job;
                     let send = |event| {
                         let _ = tx.send(Message::Event(id, event));
                     };
@@ -345,17 +387,43 @@ pub fn run(
                         duration: Duration::ZERO,
                         identity: None,
                     });
-                    let _ = tx.send(Message::Done(id, finished));
+                    let mut s = lock();
+                    if s.interrupted == 0 && s.restart(id, interrupts) {
+                        // Stopped because its inputs changed: queued again, not finished.
+                        let _ = tx.send(Message::Restarted(id));
+                    } else {
+                        let ok = finished.result.succeeded();
+                        let report = s.finish(id, finished);
+                        if !ok && !options.keep_going {
+                            s.stopping = true;
+                        }
+                        // Reported before anything this releases can start (and report).
+                        let _ = tx.send(Message::Done(id, report));
+                    }
+                    let mut handed = dispatch(&mut s).into_iter();
+                    drop(s);
+                    next = handed.next();
+                    for job in handed {
+                        // The pool never has more than `jobs` tasks in hand: an idle
+                        // worker takes it.
+                        let _ = job_tx.send(Some(job));
+                    }
                 }
+                std::mem::forget(died);
             });
         }
+        let mut reported = 0;
+        let mut busy = false;
         loop {
             let interrupts_now = interrupts.count();
             if interrupts_now > seen_interrupts {
                 seen_interrupts = interrupts_now;
-                s.interrupted = interrupts_now;
-                stopping = true;
-                let groups = s.running_groups();
+                let groups = {
+                    let mut s = lock();
+                    s.interrupted = interrupts_now;
+                    s.stopping = true;
+                    s.running_groups()
+                };
                 if !groups.is_empty() {
                     let graceful = interrupts_now == 1;
                     reporter.note(if graceful {
@@ -367,58 +435,83 @@ pub fn run(
                 }
             }
             if let Some(restarts) = interrupts.restarts() {
-                for id in restarts.take() {
-                    let Some(Phase::Running { group }) = s.phases.get(&id) else {
-                        continue;
-                    };
-                    restarts.mark(id, true);
-                    // Without a group yet, it is stopped when the group is reported.
-                    if let Some(pgid) = *group {
+                let ids = restarts.take();
+                // Marked under the lock, so a worker ending one of them sees the mark.
+                let groups: Vec<i32> = {
+                    let s = lock();
+                    ids.into_iter()
+                        .filter_map(|id| match s.phases.get(&id) {
+                            Some(Phase::Running { group }) => {
+                                restarts.mark(id, true);
+                                // Without a group yet, it is stopped when it reports one.
+                                *group
+                            }
+                            _ => None,
+                        })
+                        .collect()
+                };
+                if !groups.is_empty() {
+                    stopper.stop(&groups, true);
+                }
+            }
+            {
+                let mut s = lock();
+                for job in dispatch(&mut s) {
+                    let _ = job_tx.send(Some(job));
+                }
+                if s.running == 0 && reported == s.reports.len() {
+                    break;
+                }
+            }
+            // While workers have something to say, take it in batches: with thousands of
+            // quick tasks, waking this thread for every message cost more than handling it,
+            // and a line shown 2 ms late is not noticed. When they are quiet, wait for the
+            // next message, waking up now and then to notice interrupts.
+            let message = match rx.try_recv() {
+                Ok(message) => message,
+                Err(_) if busy => {
+                    busy = false;
+                    std::thread::sleep(BATCH);
+                    continue;
+                }
+                Err(_) => match rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(message) => message,
+                    Err(_) => continue,
+                },
+            };
+            busy = true;
+            match message {
+                Message::Event(id, Event::Group(pgid)) => {
+                    // Started after the interrupt was handled: stop it as the others were.
+                    // Asked to restart before it had a group: stop it now.
+                    if let Some(interrupted) = lock().group(id, pgid) {
+                        stopper.stop(&[pgid], interrupted == 1);
+                    } else if interrupts.restarts().is_some_and(|r| r.stopping(id)) {
                         stopper.stop(&[pgid], true);
                     }
                 }
-            }
-            while !stopping && s.running < jobs {
-                let Some((_, std::cmp::Reverse(id))) = s.ready.pop() else {
-                    break;
-                };
-                s.set(id, Phase::Running { group: None });
-                s.started.insert(id, s.began.elapsed());
-                let deps = s.dep_entries(id, recorded_identity);
-                let forced = options.force_all || (options.force && targets.contains(&id));
-                // The pool never has more than `jobs` tasks in hand, so this cannot block.
-                let _ = job_tx.send((id, deps, forced));
-            }
-            if s.running == 0 {
-                break;
-            }
-            // Wake up now and then to notice interrupts even when no task says anything.
-            let Ok(message) = rx.recv_timeout(Duration::from_millis(50)) else {
-                continue;
-            };
-            match message {
-                Message::Event(id, event) => {
-                    let restarting = interrupts.restarts().is_some_and(|r| r.stopping(id));
-                    if let (Event::Group(pgid), true) = (&event, restarting) {
-                        stopper.stop(&[*pgid], true);
-                    }
-                    s.event(id, event, reporter, stopper)
+                Message::Event(id, event) => report_event(graph.task(id), event, reporter),
+                Message::Done(id, report) => {
+                    reporter.finished(graph.task(id), &report);
+                    reported += 1;
                 }
-                Message::Done(id, _) if s.interrupted == 0 && s.restart(id, interrupts) => {
-                    reporter.restarted(graph.task(id));
-                }
-                Message::Done(id, finished) => {
-                    let ok = finished.result.succeeded();
-                    s.finish(id, finished, reporter);
-                    if !ok && !options.keep_going {
-                        stopping = true;
+                Message::Restarted(id) => reporter.restarted(graph.task(id)),
+                Message::WorkerDied => {
+                    // Let the other workers end, so that the panic is not a hang.
+                    lock().stopping = true;
+                    for _ in 0..jobs {
+                        let _ = job_tx.send(None);
                     }
+                    unreachable!("BUG: a worker thread panicked")
                 }
             }
         }
-        // No more work: the workers see the closed queue and end.
-        drop(job_tx);
+        // No more work: each worker takes a `None` and ends.
+        for _ in 0..jobs {
+            let _ = job_tx.send(None);
+        }
     });
+    let mut s = s.into_inner().unwrap_or_else(|p| p.into_inner());
     // Whatever never started: below a failure it is skipped, otherwise cancelled.
     for &id in &wanted {
         if matches!(
@@ -443,6 +536,25 @@ pub fn run(
         wanted.iter().enumerate().map(|(i, &id)| (id, i)).collect();
     s.reports.sort_by_key(|r| position[&r.id]);
     s.reports
+}
+
+/// Hands a runner's event, other than its process group, to the reporter.
+fn report_event(task: &crate::graph::Task, event: Event, reporter: &mut dyn Reporter) {
+    match event {
+        Event::Started { causes } => reporter.started(task, &causes),
+        Event::Line(stream, text) => reporter.line(task, stream, &text),
+        Event::Note(text) => reporter.note(&text),
+        Event::Group(_) => unreachable!("BUG: a process group is the scheduler's business"),
+    }
+}
+
+/// Says that a worker thread died, when it unwinds.
+struct Died<'a>(&'a mpsc::Sender<Message>);
+
+impl Drop for Died<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.send(Message::WorkerDied);
+    }
 }
 
 /// The tasks a run of `targets` considers, deps first: the targets and everything they
@@ -519,30 +631,20 @@ impl Scheduler<'_> {
             .collect()
     }
 
-    fn event(
-        &mut self,
-        id: TaskId,
-        event: Event,
-        reporter: &mut dyn Reporter,
-        stopper: &dyn Stopper,
-    ) {
-        let task = self.graph.task(id);
-        match event {
-            Event::Started { causes } => reporter.started(task, &causes),
-            Event::Group(pgid) => {
-                self.set(id, Phase::Running { group: Some(pgid) });
-                // Started after the interrupt was handled: stop it as the others were.
-                if self.interrupted > 0 {
-                    stopper.stop(&[pgid], self.interrupted == 1);
-                }
-            }
-            Event::Line(stream, text) => reporter.line(task, stream, &text),
-            Event::Note(text) => reporter.note(&text),
+    /// A running task's process group. Returns the interrupts seen so far when the run is
+    /// already being interrupted (the group must be stopped as the others were). A task
+    /// that a worker has ended since is left alone: its group is gone.
+    fn group(&mut self, id: TaskId, pgid: i32) -> Option<usize> {
+        if !matches!(self.phases.get(&id), Some(Phase::Running { .. })) {
+            return None;
         }
+        self.set(id, Phase::Running { group: Some(pgid) });
+        (self.interrupted > 0).then_some(self.interrupted)
     }
 
-    /// A runner finished with `id`: record it and release its dependents.
-    fn finish(&mut self, id: TaskId, finished: Finished, reporter: &mut dyn Reporter) {
+    /// A runner finished with `id`: record it and release its dependents. Returns its
+    /// report, for the reporter.
+    fn finish(&mut self, id: TaskId, finished: Finished) -> Report {
         let ok = finished.result.succeeded();
         self.set(
             id,
@@ -560,10 +662,9 @@ impl Scheduler<'_> {
             started: self.started.get(&id).copied().unwrap_or(ended),
             ended,
         };
-        reporter.finished(self.graph.task(id), &report);
-        self.reports.push(report);
+        self.reports.push(report.clone());
         if !ok {
-            return;
+            return report;
         }
         for &next in self.graph.dependents(id) {
             if let Some(Phase::Waiting { deps_left }) = self.phases.get(&next).cloned() {
@@ -575,6 +676,7 @@ impl Scheduler<'_> {
                 );
             }
         }
+        report
     }
 
     /// Queues `id` again if it ended because it was stopped for a restart.
@@ -743,6 +845,8 @@ mod tests {
         notes: Vec<String>,
         started: Vec<String>,
         finished: Vec<(String, TaskResult)>,
+        /// `started` and `finished` in one sequence: `(name, true)` for a start.
+        reported: Vec<(String, bool)>,
         /// Each `Stopper::stop`: the groups (sorted) and `graceful`.
         stops: Vec<(Vec<i32>, bool)>,
     }
@@ -881,14 +985,19 @@ mod tests {
 
     impl Reporter for Recorder<'_> {
         fn started(&mut self, task: &Task, _causes: &[Cause]) {
-            self.0.update(|w| w.started.push(task.name.clone()));
+            self.0.update(|w| {
+                w.started.push(task.name.clone());
+                w.reported.push((task.name.clone(), true));
+            });
         }
 
         fn line(&mut self, _task: &Task, _stream: Stream, _text: &str) {}
 
         fn finished(&mut self, task: &Task, report: &Report) {
-            self.0
-                .update(|w| w.finished.push((task.name.clone(), report.result.clone())));
+            self.0.update(|w| {
+                w.finished.push((task.name.clone(), report.result.clone()));
+                w.reported.push((task.name.clone(), false));
+            });
         }
 
         fn note(&mut self, text: &str) {
@@ -1395,15 +1504,19 @@ mod tests {
                     .count()
                     == 2
             });
-            assert!(
-                case.world().seq(1, Step::Start).is_none(),
-                "b started early"
-            );
             case.release("c");
         });
         assert_eq!(reports, all_ran(&["a", "b", "c"]));
         let world = case.world();
         assert_eq!(world.calls.iter().filter(|c| c.task == 0).count(), 2);
+        // `b` waited for the second run of `a`, not the stopped first one.
+        let last_end_of_a = world
+            .steps
+            .iter()
+            .filter(|s| s.1 == 0 && s.2 == Step::End)
+            .map(|s| s.0)
+            .max();
+        assert!(world.seq(1, Step::Start) > last_end_of_a, "b started early");
         assert_eq!(world.calls.iter().filter(|c| c.task == 2).count(), 1);
         assert!(
             world
@@ -1932,6 +2045,25 @@ mod tests {
                     result[&d].succeeded(),
                     "t{i} ran below t{d}: {:?}",
                     result[&d]
+                );
+            }
+            // The reporter heard of the same order: its deps' ends, then its start.
+            let heard = |name: &str, start: bool| {
+                world
+                    .reported
+                    .iter()
+                    .position(|(n, st)| n == name && *st == start)
+            };
+            let heard_start = heard(&names[i], true);
+            prop_assert!(heard_start.is_some(), "t{} started unreported", i);
+            for &d in s.deps[i].iter().filter(|&&d| wanted[d]) {
+                let heard_end = heard(&names[d], false);
+                prop_assert!(
+                    heard_end.is_some_and(|e| Some(e) < heard_start),
+                    "the reporter heard of t{}'s start before t{}'s end: {:?}",
+                    i,
+                    d,
+                    world.reported
                 );
             }
             // It got its deps' identities: from this run, or recorded for deps outside.
