@@ -168,7 +168,7 @@ Examples:
         debounce: std::time::Duration,
         /// Also run the targets' probes this often, to notice the world drifting
         /// (a deleted container, a stopped cluster); failing probes back off.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
         probe_interval: Option<std::time::Duration>,
         /// If another run holds the project's lock, exit 2 instead of waiting.
         #[arg(long)]
@@ -522,6 +522,15 @@ fn jobs_for(flag: Option<u16>, project: &Project) -> usize {
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     crate::duration::parse(text)
+}
+
+/// A duration between two checks: at least 100 ms (0 would run the probes back to back).
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let interval = parse_duration(text)?;
+    if interval < std::time::Duration::from_millis(100) {
+        return Err("must be at least 100ms".into());
+    }
+    Ok(interval)
 }
 
 fn check(cli: &Cli, out: &Output) -> u8 {

@@ -1,8 +1,9 @@
 //! What `devgraph watch` watches, and what a file event means for the graph: nothing, the
-//! project's own files (reload), or the inputs of some wanted tasks. The command's loop
-//! (batching, rounds, probes) is in `cli/watch.rs`; see "Watch" in docs/design.md.
+//! project's own files (reload), or the inputs and outputs of some wanted tasks. The
+//! command's loop (batching, rounds, probes) is in `cli/watch.rs`; see "Watch" in
+//! docs/design.md.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -13,16 +14,19 @@ use crate::pattern::{FileSet, Ignores, Owners};
 /// The files that matter to a watch of some wanted tasks.
 pub struct Scope {
     root: PathBuf,
-    /// The wanted tasks, in the order of `owners`' sets.
+    /// The wanted tasks, in the order of `inputs`' and `outputs`' sets.
     tasks: Vec<TaskId>,
     /// Which tasks' inputs (and implicit script inputs) a path is one of.
-    owners: Owners,
-    /// Each wanted task's input bases, by the same index: where a created folder matters.
+    inputs: Owners,
+    /// Which tasks declare a path as an output (excludes honoured).
+    outputs: Owners,
+    /// Each wanted task's input bases, by the same index: what a folder that went held.
     bases: Vec<Vec<PathBuf>>,
-    /// Every include glob of the wanted tasks' inputs: what is walked to find the folders.
-    inputs: FileSet,
-    /// Every task's declared outputs: a task writing them never triggers anything.
-    outputs: FileSet,
+    /// Every include glob of the inputs and of the project's own files: what is walked to
+    /// find the folders to watch.
+    walk: FileSet,
+    /// Every include glob of the inputs: the files `watch` says it watches.
+    input_files: FileSet,
     /// The task files (root and included), the `include` globs and the dotenv files.
     project_files: FileSet,
 }
@@ -33,16 +37,20 @@ pub enum Now {
     File,
     /// A folder: what matters are the files in it, which are looked at one by one.
     Folder,
-    /// Nothing (removed or moved away): it may have been a file or a whole folder.
-    Gone,
+    /// A file that was removed or moved away.
+    GoneFile,
+    /// A folder that was removed or moved away, with whatever it held.
+    GoneFolder,
 }
 
 impl Now {
-    pub fn of(path: &Path) -> Self {
+    /// What is at `path`; when nothing is, `was_folder` says what went.
+    pub fn of(path: &Path, was_folder: bool) -> Self {
         match std::fs::symlink_metadata(path) {
             Ok(m) if m.is_dir() => Now::Folder,
             Ok(_) => Now::File,
-            Err(_) => Now::Gone,
+            Err(_) if was_folder => Now::GoneFolder,
+            Err(_) => Now::GoneFile,
         }
     }
 }
@@ -51,19 +59,26 @@ impl Now {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Meaning {
     Nothing,
-    /// A task file, a file an `include` glob matches, a dotenv file or a `.gitignore`: the
+    /// A task file, a file an `include` glob matches, a dotenv file or an ignore file: the
     /// graph (or what its globs match) may have changed.
     Project,
-    /// An input of these wanted tasks.
-    Tasks(Vec<TaskId>),
+    /// Wanted tasks it is an input of, and wanted tasks that declare it as an output (a
+    /// task's own output is never its input). `certain`: the path is known to be one of
+    /// their files; not for a folder that went, which may or may not have held some.
+    Tasks {
+        inputs: Vec<TaskId>,
+        outputs: Vec<TaskId>,
+        certain: bool,
+    },
 }
 
-/// The folders to watch, and how many input files they hold.
-#[derive(Debug, Default)]
+/// The folders to watch and the files in them.
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Folders {
     /// Absolute paths, each watched without recursion.
     pub dirs: Vec<PathBuf>,
-    pub files: usize,
+    /// Absolute paths of the files found that the inputs' or the project's globs match.
+    pub files: Vec<PathBuf>,
 }
 
 impl Scope {
@@ -83,38 +98,40 @@ impl Scope {
                 globs
             })
             .collect();
-        let as_strs: Vec<Vec<&str>> = per_task
+        fn as_strs(sets: &[Vec<String>]) -> Vec<Vec<&str>> {
+            sets.iter()
+                .map(|globs| globs.iter().map(String::as_str).collect())
+                .collect()
+        }
+        let input_sets = per_task;
+        let output_sets: Vec<Vec<String>> = wanted
             .iter()
-            .map(|globs| globs.iter().map(String::as_str).collect())
+            .map(|&id| graph.task(id).outputs.clone())
             .collect();
-        let bases = as_strs
+        let bases = as_strs(&input_sets)
             .iter()
             .map(|globs| FileSet::new(globs.iter().copied()).bases().to_vec())
             .collect();
-        let inputs = FileSet::new(
-            per_task
-                .iter()
+        let includes = |sets: &[Vec<String>]| -> Vec<String> {
+            sets.iter()
                 .flatten()
                 .filter(|g| !g.starts_with('!'))
-                .map(String::as_str),
-        );
-        let outputs = FileSet::new(
-            graph
-                .ids()
-                .flat_map(|id| graph.task(id).outputs.iter())
-                .filter(|g| !g.starts_with('!'))
-                .map(String::as_str),
-        );
+                .cloned()
+                .collect()
+        };
         let mut own: Vec<String> = project.files.iter().map(|f| escaped(&f.name)).collect();
         own.extend(project.include.iter().cloned());
         own.extend(project.settings.dotenv.iter().map(|f| escaped(f)));
+        let inputs_flat = includes(&input_sets);
+        let walk = FileSet::new(inputs_flat.iter().chain(&own).map(String::as_str));
         Scope {
             root: project.root.clone(),
             tasks: wanted.to_vec(),
-            owners: Owners::new(&as_strs),
+            inputs: Owners::new(&as_strs(&input_sets)),
+            outputs: Owners::new(&as_strs(&output_sets)),
             bases,
-            inputs,
-            outputs,
+            walk,
+            input_files: FileSet::new(inputs_flat.iter().map(String::as_str)),
             project_files: FileSet::new(own.iter().map(String::as_str)),
         }
     }
@@ -127,88 +144,102 @@ impl Scope {
         if rel.as_os_str().is_empty() {
             return Meaning::Nothing;
         }
+        // Ignore rules decide what the inputs are.
+        if rel == Path::new(".git/info/exclude")
+            || rel.file_name().is_some_and(|n| n == ".gitignore")
+        {
+            return Meaning::Project;
+        }
         // `.git/` and `.devgraph/` never matter; a file the project's own globs name does,
         // even when ignored (as `include` and dotenv files are read regardless).
         if rel.starts_with(".git") || rel.starts_with(crate::state::DIR) {
             return Meaning::Nothing;
         }
-        if rel.file_name().is_some_and(|n| n == ".gitignore") || self.project_files.matches(rel) {
+        if self.project_files.matches(rel) {
             return Meaning::Project;
         }
-        if now == Now::Folder
-            || self.outputs.matches(rel)
-            || ignores.ignores(&self.root, rel, false)
-        {
+        if now == Now::Folder || ignores.ignores(&self.root, rel, now == Now::GoneFolder) {
             return Meaning::Nothing;
         }
-        let mut found = self.owners.matching(rel);
-        if now == Now::Gone {
-            // Perhaps a folder that went with its files: whatever could have had inputs in
-            // it (a removed file merely near some inputs costs one decision in the round).
-            found.extend((0..self.tasks.len()).filter(|&i| {
+        let outputs = self.outputs.matching(rel);
+        let mut inputs: Vec<usize> = self
+            .inputs
+            .matching(rel)
+            .into_iter()
+            .filter(|i| !outputs.contains(i))
+            .collect();
+        let certain = now != Now::GoneFolder;
+        if !certain {
+            // Whatever could have had inputs in it; the round finds out.
+            inputs.extend((0..self.tasks.len()).filter(|&i| {
                 self.bases[i]
                     .iter()
                     .any(|b| b.starts_with(rel) || rel.starts_with(b))
             }));
-            found.sort_unstable();
-            found.dedup();
+            inputs.sort_unstable();
+            inputs.dedup();
         }
-        let tasks: Vec<TaskId> = found.into_iter().map(|i| self.tasks[i]).collect();
-        if tasks.is_empty() {
-            Meaning::Nothing
-        } else {
-            Meaning::Tasks(tasks)
+        if inputs.is_empty() && outputs.is_empty() {
+            return Meaning::Nothing;
+        }
+        let ids = |found: Vec<usize>| found.into_iter().map(|i| self.tasks[i]).collect();
+        Meaning::Tasks {
+            inputs: ids(inputs),
+            outputs: ids(outputs),
+            certain,
         }
     }
 
-    /// Every folder to watch: those the inputs' globs can reach (`.gitignore` respected),
-    /// and the nearest existing folder of each glob base and project file, so files and
+    /// The folders to watch below the absolute `under` (everywhere when `None`): those the
+    /// inputs' and the project's globs can reach (`.gitignore` respected), and, for the
+    /// whole project, the nearest existing folder of each glob base, so that files and
     /// folders that do not exist yet are noticed when they appear.
-    pub fn folders(&self) -> Folders {
+    pub fn folders(&self, under: Option<&Path>) -> Folders {
         let ignores = Ignores::default();
-        let (files, mut dirs) =
-            self.inputs
-                .files_and_dirs(&self.root, &ignores, self.inputs.bases());
-        for base in self.inputs.bases().iter().chain(self.project_files.bases()) {
-            let existing = self
-                .root
-                .join(base)
-                .ancestors()
-                .find(|a| a.is_dir())
-                .map(Path::to_path_buf);
-            dirs.extend(existing.filter(|d| d.starts_with(&self.root)));
+        let bases: Vec<PathBuf> = match under {
+            None => self.walk.bases().to_vec(),
+            Some(path) => {
+                let Ok(rel) = path.strip_prefix(&self.root) else {
+                    return Folders::default();
+                };
+                let relevant = self
+                    .walk
+                    .bases()
+                    .iter()
+                    .any(|b| b.starts_with(rel) || rel.starts_with(b));
+                if !relevant {
+                    return Folders::default();
+                }
+                vec![rel.to_path_buf()]
+            }
+        };
+        let (files, mut dirs) = self.walk.files_and_dirs(&self.root, &ignores, &bases);
+        if under.is_none() {
+            for base in self.walk.bases() {
+                let existing = self
+                    .root
+                    .join(base)
+                    .ancestors()
+                    .find(|a| a.is_dir())
+                    .map(Path::to_path_buf);
+                dirs.extend(existing.filter(|d| d.starts_with(&self.root)));
+            }
         }
         dirs.sort();
         dirs.dedup();
         Folders {
             dirs,
-            files: files.len(),
+            files: files.iter().map(|f| self.root.join(f)).collect(),
         }
     }
 
-    /// When the folder `path` appeared (or was moved in): the folders in it to watch, and
-    /// the files already in it (absolute), which changed too.
-    pub fn appeared(&self, path: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
-        let Ok(rel) = path.strip_prefix(&self.root) else {
-            return Default::default();
-        };
-        let relevant = self
-            .inputs
-            .bases()
+    /// How many of `files` (from [`Scope::folders`]) are inputs.
+    pub fn input_count(&self, files: &[PathBuf]) -> usize {
+        files
             .iter()
-            .any(|b| b.starts_with(rel) || rel.starts_with(b));
-        if !relevant {
-            return Default::default();
-        }
-        let (files, dirs) =
-            self.inputs
-                .files_and_dirs(&self.root, &Ignores::default(), &[rel.to_path_buf()]);
-        (dirs, files.iter().map(|f| self.root.join(f)).collect())
-    }
-
-    /// How many tasks are watched.
-    pub fn task_count(&self) -> usize {
-        self.tasks.len()
+            .filter_map(|f| f.strip_prefix(&self.root).ok())
+            .filter(|rel| self.input_files.matches(rel))
+            .count()
     }
 }
 
@@ -219,10 +250,13 @@ pub struct Batch {
     /// When the first relevant change of this batch arrived.
     pub first: Option<Instant>,
     /// Root-relative paths that changed, for the round's first line, each with the tasks
-    /// it is an input of (none: one of the project's own files).
+    /// it concerns (none: one of the project's own files).
     pub paths: BTreeMap<PathBuf, Vec<TaskId>>,
     /// The wanted tasks whose inputs changed, with when the last such change was seen.
     pub tasks: HashMap<TaskId, Instant>,
+    /// The wanted tasks whose declared outputs changed (not by their own run, as far as
+    /// is known), with when.
+    pub produced: HashMap<TaskId, Instant>,
     /// The project's own files changed: reload.
     pub project: bool,
     /// Events were lost (the kernel's queue overflowed): check every wanted task.
@@ -238,9 +272,12 @@ impl Batch {
                 self.project = true;
                 Vec::new()
             }
-            Meaning::Tasks(tasks) => {
-                self.tasks.extend(tasks.iter().map(|&id| (id, now)));
-                tasks
+            Meaning::Tasks {
+                inputs, outputs, ..
+            } => {
+                self.tasks.extend(inputs.iter().map(|&id| (id, now)));
+                self.produced.extend(outputs.iter().map(|&id| (id, now)));
+                inputs.into_iter().chain(outputs).collect()
             }
         };
         let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
@@ -248,21 +285,34 @@ impl Batch {
         self.first.get_or_insert(now);
     }
 
-    /// The tasks whose inputs changed.
-    pub fn task_ids(&self) -> std::collections::HashSet<TaskId> {
-        self.tasks.keys().copied().collect()
+    /// The tasks whose inputs or outputs changed.
+    pub fn task_ids(&self) -> HashSet<TaskId> {
+        self.tasks
+            .keys()
+            .chain(self.produced.keys())
+            .copied()
+            .collect()
     }
 
-    /// After a round: drops the changes that round already saw, those of tasks it decided
-    /// (`decided_at`) after the change arrived (a restarted task, or one that was still
-    /// waiting for its deps), and the paths that were only theirs. An empty batch closes.
-    pub fn settle(&mut self, decided_at: impl Fn(TaskId) -> Option<Instant>) {
+    /// After a round: drops the changes that round already took into account, and the
+    /// paths that were only theirs. `ran(id)` is when the round decided `id` and when it
+    /// was done with it: a changed input was seen if the task was decided after the change
+    /// (a restarted task, or one still waiting for its deps); a changed output, if the
+    /// task was done after it (its own run writes its outputs, then they are measured). An
+    /// empty batch closes.
+    pub fn settle(&mut self, ran: impl Fn(TaskId) -> Option<(Instant, Instant)>) {
         self.tasks
-            .retain(|&id, &mut seen| decided_at(id).is_none_or(|at| at <= seen));
-        let tasks = &self.tasks;
-        self.paths
-            .retain(|_, ids| ids.is_empty() || ids.iter().any(|id| tasks.contains_key(id)));
-        if self.tasks.is_empty() && !self.project && !self.rescan {
+            .retain(|&id, &mut seen| ran(id).is_none_or(|(decided, _)| decided <= seen));
+        self.produced
+            .retain(|&id, &mut seen| ran(id).is_none_or(|(_, done)| done <= seen));
+        let (tasks, produced) = (&self.tasks, &self.produced);
+        self.paths.retain(|_, ids| {
+            ids.is_empty()
+                || ids
+                    .iter()
+                    .any(|id| tasks.contains_key(id) || produced.contains_key(id))
+        });
+        if self.tasks.is_empty() && self.produced.is_empty() && !self.project && !self.rescan {
             *self = Batch::default();
         }
     }
@@ -393,58 +443,125 @@ inputs = ["other/**"]
         names.iter().map(|n| p.graph.find(n).unwrap()).collect()
     }
 
+    /// The meaning of an input change of `inputs` (and of nothing else).
+    fn inputs_of(p: &Project, names: &[&str]) -> Meaning {
+        Meaning::Tasks {
+            inputs: ids(p, names),
+            outputs: Vec::new(),
+            certain: true,
+        }
+    }
+
+    fn changed(inputs: Vec<TaskId>) -> Meaning {
+        Meaning::Tasks {
+            inputs,
+            outputs: Vec::new(),
+            certain: true,
+        }
+    }
+
     #[test]
-    fn a_path_means_the_tasks_whose_inputs_name_it_and_outputs_mean_nothing() {
+    fn a_path_means_the_tasks_whose_inputs_or_outputs_name_it() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let p = project(root, TOML);
         let scope = Scope::new(&p, &ids(&p, &["a", "b"]));
         let ignores = Ignores::default();
         let meaning = |rel: &str| scope.meaning(&root.join(rel), Now::File, &ignores);
-        assert_eq!(meaning("src/a/x.rs"), Meaning::Tasks(ids(&p, &["a", "b"])));
-        assert_eq!(meaning("src/a/x.txt"), Meaning::Tasks(ids(&p, &["a"])));
+        assert_eq!(meaning("src/a/x.rs"), inputs_of(&p, &["a", "b"]));
+        assert_eq!(meaning("src/a/x.txt"), inputs_of(&p, &["a"]));
         assert_eq!(meaning("src/a/gen/x.txt"), Meaning::Nothing);
-        assert_eq!(meaning("src/a/gen/x.rs"), Meaning::Tasks(ids(&p, &["b"])));
-        assert_eq!(meaning("src/a/out.txt"), Meaning::Nothing);
-        assert_eq!(meaning("conf.yaml"), Meaning::Tasks(ids(&p, &["b"])));
+        assert_eq!(meaning("src/a/gen/x.rs"), inputs_of(&p, &["b"]));
+        assert_eq!(meaning("conf.yaml"), inputs_of(&p, &["b"]));
+        // `a`'s own output is not its input; it is still the output `a` declares.
+        assert_eq!(
+            meaning("src/a/out.txt"),
+            Meaning::Tasks {
+                inputs: Vec::new(),
+                outputs: ids(&p, &["a"]),
+                certain: true,
+            }
+        );
         // `c` is not wanted.
         assert_eq!(meaning("other/x"), Meaning::Nothing);
         assert_eq!(meaning(".devgraph/state.db"), Meaning::Nothing);
-        for own in ["tasks.toml", "more/x.toml", ".env", "src/.gitignore"] {
+        assert_eq!(meaning(".git/HEAD"), Meaning::Nothing);
+        for own in [
+            "tasks.toml",
+            "more/x.toml",
+            ".env",
+            "src/.gitignore",
+            ".git/info/exclude",
+        ] {
             assert_eq!(meaning(own), Meaning::Project, "{own}");
         }
-        // A folder: its files count, one by one. Gone: whatever had inputs in it.
-        assert_eq!(
-            scope.meaning(&root.join("src"), Now::Folder, &ignores),
-            Meaning::Nothing
-        );
-        assert_eq!(
-            scope.meaning(&root.join("src"), Now::Gone, &ignores),
-            Meaning::Tasks(ids(&p, &["a", "b"]))
-        );
-        assert_eq!(
-            scope.meaning(&root.join("src/a/sub"), Now::Gone, &ignores),
-            Meaning::Tasks(ids(&p, &["a", "b"]))
-        );
     }
 
     #[test]
-    fn ignored_files_mean_nothing() {
+    fn a_folder_means_its_files_and_one_that_went_whatever_it_could_have_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let p = project(root, TOML);
+        let scope = Scope::new(&p, &ids(&p, &["a", "b"]));
+        let ignores = Ignores::default();
+        let at = |rel: &str, now| scope.meaning(&root.join(rel), now, &ignores);
+        assert_eq!(at("src", Now::Folder), Meaning::Nothing);
+        let went = |names: &[&str]| Meaning::Tasks {
+            inputs: ids(&p, names),
+            outputs: Vec::new(),
+            certain: false,
+        };
+        assert_eq!(at("src", Now::GoneFolder), went(&["a", "b"]));
+        assert_eq!(at("src/a/sub", Now::GoneFolder), went(&["a", "b"]));
+        // A file that went is just that file.
+        assert_eq!(at("src/a/notes.txt", Now::GoneFile), inputs_of(&p, &["a"]));
+        assert_eq!(at("src/b/notes.txt", Now::GoneFile), Meaning::Nothing);
+    }
+
+    #[test]
+    fn ignored_files_and_folders_mean_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("src/a")).unwrap();
-        std::fs::write(root.join(".gitignore"), "*.log\n").unwrap();
+        std::fs::write(root.join(".gitignore"), "*.log\ntarget/\n").unwrap();
         let p = project(root, TOML);
-        let scope = Scope::new(&p, &ids(&p, &["a"]));
+        let scope = Scope::new(&p, &ids(&p, &["a", "b"]));
         let ignores = Ignores::default();
         assert_eq!(
             scope.meaning(&root.join("src/a/x.log"), Now::File, &ignores),
             Meaning::Nothing
         );
+        // A folder rule (`target/`) applies to a folder that went.
+        assert_eq!(
+            scope.meaning(&root.join("src/target"), Now::GoneFolder, &ignores),
+            Meaning::Nothing
+        );
     }
 
     #[test]
-    fn folders_cover_the_input_trees_and_where_missing_ones_would_appear() {
+    fn excluded_outputs_are_not_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let p = project(
+            root,
+            "version = 1\n[tasks.gen]\nrun = 'true'\noutputs = ['src/gen/**', '!src/gen/README.md']\n[tasks.build]\nrun = 'true'\ninputs = ['src/**']\n",
+        );
+        let scope = Scope::new(&p, &ids(&p, &["gen", "build"]));
+        let ignores = Ignores::default();
+        let at = |rel: &str| scope.meaning(&root.join(rel), Now::File, &ignores);
+        assert_eq!(at("src/gen/README.md"), inputs_of(&p, &["build"]));
+        assert_eq!(
+            at("src/gen/api.txt"),
+            Meaning::Tasks {
+                inputs: ids(&p, &["build"]),
+                outputs: ids(&p, &["gen"]),
+                certain: true,
+            }
+        );
+    }
+
+    #[test]
+    fn folders_cover_the_input_trees_the_includes_and_where_missing_ones_would_appear() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         for f in [
@@ -452,6 +569,7 @@ inputs = ["other/**"]
             "src/a/deep/y.txt",
             "node_modules/m/z.rs",
             "more/l.toml",
+            "more/sub/n.txt",
         ] {
             std::fs::create_dir_all(root.join(f).parent().unwrap()).unwrap();
             std::fs::write(root.join(f), "x").unwrap();
@@ -459,26 +577,31 @@ inputs = ["other/**"]
         std::fs::write(root.join(".gitignore"), "node_modules/\n").unwrap();
         let p = project(root, TOML);
         let scope = Scope::new(&p, &ids(&p, &["a", "b"]));
-        let folders = scope.folders();
+        let folders = scope.folders(None);
         let rel: Vec<String> = folders
             .dirs
             .iter()
             .map(|d| d.strip_prefix(root).unwrap().display().to_string())
             .collect();
-        // The `src` tree; the root for `conf.yaml` (missing, and the task files), `more` for
-        // the include glob; not node_modules, which is ignored.
-        assert_eq!(rel, ["", "more", "src", "src/a", "src/a/deep"]);
-        assert_eq!(folders.files, 2);
+        // The `src` tree; the root for `conf.yaml` (missing) and the task files; the
+        // include glob's folder and below; not node_modules, which is ignored.
+        assert_eq!(rel, ["", "more", "more/sub", "src", "src/a", "src/a/deep"]);
+        assert_eq!(scope.input_count(&folders.files), 2);
         assert_eq!(
-            scope.appeared(&root.join("node_modules")),
-            Default::default()
+            scope.folders(Some(&root.join("node_modules"))),
+            Folders::default()
         );
         assert_eq!(
-            scope.appeared(&root.join("src/a/deep")),
-            (
-                vec![root.join("src/a/deep")],
-                vec![root.join("src/a/deep/y.txt")]
-            )
+            scope.folders(Some(&root.join("src/a/deep"))),
+            Folders {
+                dirs: vec![root.join("src/a/deep")],
+                files: vec![root.join("src/a/deep/y.txt")],
+            }
+        );
+        // A new folder where the includes look is covered too.
+        assert_eq!(
+            scope.folders(Some(&root.join("more/sub"))).dirs,
+            [root.join("more/sub")]
         );
     }
 
@@ -490,7 +613,7 @@ inputs = ["other/**"]
         batch.add(root, Path::new("/p/x"), Meaning::Nothing, t0);
         assert_eq!(batch.first, None);
         let later = t0 + Duration::from_millis(30);
-        batch.add(root, Path::new("/p/b"), Meaning::Tasks(vec![]), later);
+        batch.add(root, Path::new("/p/b"), changed(vec![]), later);
         batch.add(
             root,
             Path::new("/p/a"),
@@ -507,31 +630,37 @@ inputs = ["other/**"]
     }
 
     #[test]
-    fn a_round_that_decided_a_task_after_its_change_settles_that_change() {
+    fn a_round_settles_the_changes_it_took_into_account() {
         let root = Path::new("/p");
         let (a, b) = (crate::graph::Graph::id(0), crate::graph::Graph::id(1));
         let t0 = Instant::now();
         let ms = |n| t0 + Duration::from_millis(n);
         let mut batch = Batch::default();
-        batch.add(root, Path::new("/p/a.txt"), Meaning::Tasks(vec![a]), ms(10));
-        batch.add(
-            root,
-            Path::new("/p/both.txt"),
-            Meaning::Tasks(vec![a, b]),
-            ms(20),
-        );
-        batch.add(root, Path::new("/p/b.txt"), Meaning::Tasks(vec![b]), ms(30));
-        // `a` was decided after its last change; `b` before its last one.
-        batch.settle(|_| Some(ms(25)));
+        batch.add(root, Path::new("/p/a.txt"), changed(vec![a]), ms(10));
+        batch.add(root, Path::new("/p/both.txt"), changed(vec![a, b]), ms(20));
+        batch.add(root, Path::new("/p/b.txt"), changed(vec![b]), ms(30));
+        // Both were decided at 25: `a` after its last change, `b` before its last one.
+        batch.settle(|_| Some((ms(25), ms(26))));
         assert_eq!(batch.task_ids(), [b].into());
         assert_eq!(batch.describe(5), "b.txt, both.txt changed");
         // Then `b` too: nothing is left, and the window is closed.
-        batch.settle(|_| Some(ms(40)));
+        batch.settle(|_| Some((ms(40), ms(41))));
         assert!(batch.tasks.is_empty() && batch.paths.is_empty());
         assert_eq!(batch.first, None);
+        // An output written while its task ran is settled once the task is done after it.
+        let out = Meaning::Tasks {
+            inputs: Vec::new(),
+            outputs: vec![a],
+            certain: true,
+        };
+        batch.add(root, Path::new("/p/out.txt"), out, ms(50));
+        batch.settle(|_| Some((ms(45), ms(49))));
+        assert_eq!(batch.task_ids(), [a].into());
+        batch.settle(|_| Some((ms(45), ms(55))));
+        assert!(batch.task_ids().is_empty());
         // A change of the project's own files stays until the loop takes it.
-        batch.add(root, Path::new("/p/tasks.toml"), Meaning::Project, ms(50));
-        batch.settle(|_| Some(ms(60)));
+        batch.add(root, Path::new("/p/tasks.toml"), Meaning::Project, ms(60));
+        batch.settle(|_| Some((ms(70), ms(71))));
         assert_eq!(batch.describe(5), "tasks.toml changed");
     }
 

@@ -188,6 +188,8 @@ pub struct Restarts {
 struct RestartState {
     requested: Vec<TaskId>,
     stopping: std::collections::HashSet<TaskId>,
+    /// Restarts so far, per task (at most [`Restarts::MAX`] each).
+    times: HashMap<TaskId, u32>,
 }
 
 impl Restarts {
@@ -201,20 +203,33 @@ impl Restarts {
         let mut state = self.lock();
         state.requested.clear();
         state.stopping.clear();
+        state.times.clear();
+    }
+
+    /// How often one task restarts before the requests are cleared (between rounds). A
+    /// later change lets it finish; the next round decides it again. So a task that
+    /// keeps writing a file it reads (an undeclared output) cannot restart forever.
+    pub const MAX: u32 = 1;
+
+    /// Marks `id` as being stopped for a restart, unless it restarted enough already.
+    fn begin(&self, id: TaskId) -> bool {
+        let mut state = self.lock();
+        let times = state.times.entry(id).or_insert(0);
+        if *times >= Self::MAX {
+            return false;
+        }
+        *times += 1;
+        state.stopping.insert(id);
+        true
     }
 
     fn take(&self) -> Vec<TaskId> {
         std::mem::take(&mut self.lock().requested)
     }
 
-    /// Marks `id` as being stopped for a restart (`on`), or no longer.
-    fn mark(&self, id: TaskId, on: bool) {
-        let mut state = self.lock();
-        if on {
-            state.stopping.insert(id);
-        } else {
-            state.stopping.remove(&id);
-        }
+    /// `id` ended: it is no longer being stopped. Whether it was.
+    fn end(&self, id: TaskId) -> bool {
+        self.lock().stopping.remove(&id)
     }
 
     fn stopping(&self, id: TaskId) -> bool {
@@ -388,7 +403,7 @@ pub fn run(
                         identity: None,
                     });
                     let mut s = lock();
-                    if s.interrupted == 0 && s.restart(id, interrupts) {
+                    if s.restart(id, interrupts) {
                         // Stopped because its inputs changed: queued again, not finished.
                         let _ = tx.send(Message::Restarted(id));
                     } else {
@@ -441,8 +456,7 @@ pub fn run(
                     let s = lock();
                     ids.into_iter()
                         .filter_map(|id| match s.phases.get(&id) {
-                            Some(Phase::Running { group }) => {
-                                restarts.mark(id, true);
+                            Some(Phase::Running { group }) if restarts.begin(id) => {
                                 // Without a group yet, it is stopped when it reports one.
                                 *group
                             }
@@ -484,7 +498,9 @@ pub fn run(
                 Message::Event(id, Event::Group(pgid)) => {
                     // Started after the interrupt was handled: stop it as the others were.
                     // Asked to restart before it had a group: stop it now.
-                    if let Some(interrupted) = lock().group(id, pgid) {
+                    // (The scheduler's lock is not held while stopping.)
+                    let interrupted = lock().group(id, pgid);
+                    if let Some(interrupted) = interrupted {
                         stopper.stop(&[pgid], interrupted == 1);
                     } else if interrupts.restarts().is_some_and(|r| r.stopping(id)) {
                         stopper.stop(&[pgid], true);
@@ -679,15 +695,16 @@ impl Scheduler<'_> {
         report
     }
 
-    /// Queues `id` again if it ended because it was stopped for a restart.
+    /// Queues `id` again if it ended because it was stopped for a restart, and the run goes
+    /// on (no interrupt, no failure stopping it); otherwise it ends as what it is
+    /// (interrupted), and the next round takes it up.
     fn restart(&mut self, id: TaskId, interrupts: &dyn Interrupts) -> bool {
         let Some(restarts) = interrupts.restarts() else {
             return false;
         };
-        if !restarts.stopping(id) {
+        if !restarts.end(id) || self.interrupted > 0 || self.stopping {
             return false;
         }
-        restarts.mark(id, false);
         self.started.remove(&id);
         self.set(id, Phase::Ready);
         true
@@ -1551,6 +1568,53 @@ mod tests {
         assert!(case.world().stops.is_empty());
         assert!(!case.restarts.stopping(Graph::id(1)));
         assert_eq!(case.world().calls.len(), 2);
+    }
+
+    #[test]
+    fn a_task_restarts_at_most_once_until_the_requests_are_cleared() {
+        let restarts = Restarts::default();
+        let a = Graph::id(0);
+        assert!(restarts.begin(a));
+        assert!(restarts.stopping(a));
+        assert!(restarts.end(a));
+        assert!(!restarts.end(a));
+        // A second change in the same round lets it finish.
+        assert!(!restarts.begin(a));
+        assert!(!restarts.stopping(a));
+        restarts.clear();
+        assert!(restarts.begin(a));
+    }
+
+    #[test]
+    fn a_restart_in_a_run_that_is_stopping_ends_the_task_as_interrupted() {
+        let case = Case::new(&[("bad", &[]), ("a", &[])])
+            .fails("bad")
+            .gated("bad")
+            .gated("a")
+            .with("a", |s| {
+                s.group = Some(101);
+                s.result = TaskResult::Interrupted { log: None };
+                s.identity = None;
+            });
+        let reports = case.drive(&["bad", "a"], jobs(2), &|_| None, |case| {
+            case.wait_running("a");
+            case.wait_started(&["bad"]);
+            case.release("bad");
+            case.wait_reported("bad");
+            case.restarts.request([Graph::id(1)]);
+            case.shared.wait_for("the stop", |w| w.stops.len() == 1);
+            case.release("a");
+        });
+        // No restart after the failure: `a` is reported as it ended.
+        assert_eq!(
+            reports,
+            results(&[
+                ("bad", failed()),
+                ("a", TaskResult::Interrupted { log: None })
+            ])
+        );
+        assert_eq!(case.world().calls.len(), 2);
+        assert!(!case.restarts.stopping(Graph::id(1)));
     }
 
     #[test]

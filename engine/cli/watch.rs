@@ -56,12 +56,12 @@ struct Shared {
     batch: Mutex<Batch>,
     arrived: Condvar,
     scope: RwLock<Scope>,
-    watcher: Mutex<Folders>,
+    watcher: Mutex<Kernel>,
 }
 
 /// The kernel watches: one per folder, without recursion (so `.gitignore`d trees such as
 /// `node_modules/` cost nothing).
-struct Folders {
+struct Kernel {
     watcher: notify::RecommendedWatcher,
     watched: HashSet<PathBuf>,
 }
@@ -112,16 +112,62 @@ impl WatchError {
     }
 }
 
-impl Folders {
+impl Kernel {
     fn new(tx: mpsc::Sender<notify::Result<notify::Event>>) -> Result<Self, WatchError> {
         let watcher = notify::recommended_watcher(move |event| {
             let _ = tx.send(event);
         })
         .map_err(|e| WatchError::from_notify(e, None))?;
-        Ok(Folders {
+        Ok(Kernel {
             watcher,
             watched: HashSet::new(),
         })
+    }
+
+    /// Watches every folder of `scope` below `under` (everywhere when `None`) and returns
+    /// the files in them. A folder is listed, watched, then listed again, until a listing
+    /// finds no folder that is not watched yet: one made between a listing and its
+    /// parent's watch would otherwise never be seen.
+    fn cover(
+        &mut self,
+        scope: &Scope,
+        under: Option<&Path>,
+    ) -> Result<Vec<PathBuf>, (WatchError, usize)> {
+        loop {
+            let found = scope.folders(under);
+            let total = found.dirs.len();
+            let new: Vec<PathBuf> = found
+                .dirs
+                .into_iter()
+                .filter(|d| !self.watched.contains(d))
+                .collect();
+            if new.is_empty() {
+                return Ok(found.files);
+            }
+            self.add(&new).map_err(|e| (e, total))?;
+        }
+    }
+
+    /// Whether `path` is a folder watched now (for a path that went: was it a folder?).
+    fn is_watched(&self, path: &Path) -> bool {
+        self.watched.contains(path)
+    }
+
+    /// `path` went (removed, or moved away): so did the watches of it and below it. A
+    /// folder that comes back is watched afresh.
+    fn forget(&mut self, path: &Path) {
+        let gone: Vec<PathBuf> = self
+            .watched
+            .iter()
+            .filter(|w| w.starts_with(path))
+            .cloned()
+            .collect();
+        for dir in gone {
+            // A folder moved elsewhere keeps its kernel watch: drop it. (One removed is
+            // already gone, and says so.)
+            let _ = self.watcher.unwatch(&dir);
+            self.watched.remove(&dir);
+        }
     }
 
     /// Watches each folder not watched yet. A folder that vanished in the meantime is
@@ -271,11 +317,11 @@ fn rounds(
             }
             // Changes that arrived during the round and that it already took into account
             // need no round of their own.
-            let decided: HashMap<TaskId, Instant> = outcome
+            let decided: HashMap<TaskId, (Instant, Instant)> = outcome
                 .reports
                 .iter()
                 .filter(|r| r.result.was_decided())
-                .map(|r| (r.id, began + r.started))
+                .map(|r| (r.id, (began + r.started, began + r.ended)))
                 .collect();
             shared
                 .batch
@@ -323,6 +369,12 @@ fn rounds(
                 }
                 Wake::Batch(batch) => {
                     checked = if batch.rescan {
+                        // Folders made while events were lost are not watched yet.
+                        let scope = shared.scope.read().unwrap_or_else(|p| p.into_inner());
+                        let mut kernel = shared.watcher.lock().unwrap_or_else(|p| p.into_inner());
+                        if let Err((e, total)) = kernel.cover(&scope, None) {
+                            e.print(&format!("the {total} folders of the inputs"));
+                        }
                         None
                     } else {
                         Some(batch.task_ids())
@@ -430,9 +482,8 @@ fn read_events(
     restarts: &Restarts,
     done: &AtomicBool,
 ) {
-    use notify::EventKind;
-    use notify::event::{CreateKind, ModifyKind};
     let mut warned = false;
+    let mut contents = Contents::default();
     while !done.load(Ordering::SeqCst) {
         let event = match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Ok(event)) => event,
@@ -456,53 +507,113 @@ fn read_events(
             shared.arrived.notify_all();
             continue;
         }
-        // Reads and attribute changes (`touch`) change no content.
-        if matches!(
-            event.kind,
-            EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_))
-        ) {
-            continue;
-        }
-        let appeared = matches!(
-            event.kind,
-            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
-        );
+        // The scope stays read-locked until the batch has what it means, so a reload
+        // cannot slip in between and leave the old graph's tasks in the batch.
         let scope = shared.scope.read().unwrap_or_else(|p| p.into_inner());
+        let changed = {
+            let mut kernel = shared.watcher.lock().unwrap_or_else(|p| p.into_inner());
+            what_changed(&event, &scope, &mut kernel, &mut contents)
+        };
         let ignores = crate::pattern::Ignores::default();
-        let mut changed: Vec<(PathBuf, Now)> = Vec::with_capacity(event.paths.len());
-        for path in &event.paths {
-            let now = if matches!(event.kind, EventKind::Create(CreateKind::Folder)) {
-                Now::Folder
-            } else {
-                Now::of(path)
-            };
-            if now == Now::Folder && appeared {
-                // Watch it, and count the files already in it: they were created before
-                // the watch could see them.
-                let (dirs, files) = scope.appeared(path);
-                let mut folders = shared.watcher.lock().unwrap_or_else(|p| p.into_inner());
-                if let Err(e) = folders.add(&dirs) {
-                    e.print(&format!("the new folder {}", path.display()));
-                }
-                changed.extend(files.into_iter().map(|f| (f, Now::File)));
-            }
-            changed.push((path.clone(), now));
-        }
-        let mut meanings = Vec::with_capacity(changed.len());
-        for (path, now) in changed {
-            let meaning = scope.meaning(&path, now, &ignores);
-            if let Meaning::Tasks(ids) = &meaning {
-                restarts.request(ids.iter().copied());
-            }
-            meanings.push((path, meaning));
-        }
-        drop(scope);
         let mut batch = shared.batch.lock().unwrap_or_else(|p| p.into_inner());
-        for (path, meaning) in meanings {
+        for (path, what) in changed {
+            let meaning = scope.meaning(&path, what, &ignores);
+            // A task whose input changed while it runs starts again; not for its own
+            // outputs, nor for a folder that went and may have held none of its inputs.
+            if let Meaning::Tasks {
+                inputs,
+                certain: true,
+                ..
+            } = &meaning
+            {
+                restarts.request(inputs.iter().copied());
+            }
             batch.add(&shared.root, &path, meaning, now);
         }
         drop(batch);
+        drop(scope);
         shared.arrived.notify_all();
+    }
+}
+
+/// The paths an event is about, each with what is there now. Folders that appeared are
+/// watched (and their files count as changed: they may have been written before the watch
+/// was in place); folders that went are forgotten. A file whose content is the same as at
+/// its last event (an editor saving an unchanged buffer, a task rewriting a file with what
+/// it held) is left out.
+fn what_changed(
+    event: &notify::Event,
+    scope: &Scope,
+    kernel: &mut Kernel,
+    contents: &mut Contents,
+) -> Vec<(PathBuf, Now)> {
+    use notify::EventKind;
+    use notify::event::{CreateKind, ModifyKind, RemoveKind, RenameMode};
+    let mut changed = Vec::with_capacity(event.paths.len());
+    for path in &event.paths {
+        let what = match event.kind {
+            // Reads and attribute changes (`touch`, `chmod`) change no content.
+            EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) => continue,
+            EventKind::Create(CreateKind::Folder) => Now::Folder,
+            EventKind::Remove(RemoveKind::File) => Now::GoneFile,
+            EventKind::Remove(RemoveKind::Folder) => Now::GoneFolder,
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)) if kernel.is_watched(path) => {
+                Now::GoneFolder
+            }
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)) => Now::GoneFile,
+            _ => Now::of(path, kernel.is_watched(path)),
+        };
+        match what {
+            Now::Folder => {
+                match kernel.cover(scope, Some(path)) {
+                    Ok(files) => {
+                        changed.extend(files.into_iter().map(|f| (f, Now::File)));
+                    }
+                    Err((e, _)) => e.print(&format!("the new folder {}", path.display())),
+                }
+                continue;
+            }
+            Now::GoneFolder => {
+                kernel.forget(path);
+                contents.forget(path);
+            }
+            Now::GoneFile => contents.forget(path),
+            Now::File if contents.unchanged(path) => continue,
+            Now::File => {}
+        }
+        changed.push((path.clone(), what));
+    }
+    changed
+}
+
+/// The content hash of each small file at its last event, to tell a write that changed
+/// nothing from one that did.
+#[derive(Default)]
+struct Contents(HashMap<PathBuf, blake3::Hash>);
+
+impl Contents {
+    /// Files up to this size are hashed; a bigger one always counts as changed.
+    const MAX: u64 = 1 << 20;
+
+    /// Whether `path` holds what it held at its last event; remembers what it holds now.
+    fn unchanged(&mut self, path: &Path) -> bool {
+        let small =
+            std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() <= Self::MAX);
+        let hash = small
+            .then(|| std::fs::read(path).ok())
+            .flatten()
+            .map(|bytes| blake3::hash(&bytes));
+        match hash {
+            Some(hash) => self.0.insert(path.to_path_buf(), hash) == Some(hash),
+            None => {
+                self.0.remove(path);
+                false
+            }
+        }
+    }
+
+    fn forget(&mut self, path: &Path) {
+        self.0.retain(|p, _| !p.starts_with(path));
     }
 }
 
@@ -548,20 +659,19 @@ fn watch_project(
     names: Vec<String>,
     targets: Vec<TaskId>,
     tx: &mpsc::Sender<notify::Result<notify::Event>>,
-) -> Result<(Watched, Scope, Folders), ()> {
+) -> Result<(Watched, Scope, Kernel), ()> {
     let wanted = work::wanted(&project.graph, &targets, false);
     let scope = Scope::new(&project, &wanted);
-    let folders = scope.folders();
-    let mut kernel = Folders::new(tx.clone()).map_err(|e| e.print("files"))?;
-    kernel
-        .add(&folders.dirs)
-        .map_err(|e| e.print(&format!("the {} folders of the inputs", folders.dirs.len())))?;
+    let mut kernel = Kernel::new(tx.clone()).map_err(|e| e.print("files"))?;
+    let files = kernel
+        .cover(&scope, None)
+        .map_err(|(e, total)| e.print(&format!("the {total} folders of the inputs")))?;
     let watched = Watched {
         project,
         names,
         targets,
         wanted,
-        files: folders.files,
+        files: scope.input_count(&files),
     };
     Ok((watched, scope, kernel))
 }

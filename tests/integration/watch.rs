@@ -504,3 +504,185 @@ fn a_reload_resolves_glob_targets_again() {
     assert_eq!(w.started(2), ["gen:b"]);
     assert_eq!(w.interrupt(), 130);
 }
+
+/// `build` reads `src/**`; `gen` writes into it, declaring its outputs.
+const TREE: &str = r#"version = 1
+include = ["layers/*/layer.toml"]
+[settings]
+default = "all"
+
+[tasks.gen]
+outputs = ["src/gen/**", "!src/gen/README.md"]
+run = "mkdir -p src/gen && echo generated > src/gen/api.txt"
+
+[tasks.build]
+deps = ["gen"]
+inputs = ["src/**"]
+run = "true"
+
+[tasks.all]
+deps = ["build"]
+"#;
+
+fn tree() -> Test {
+    Test::new()
+        .tasks(TREE)
+        .write("src/a/x.txt", "1\n")
+        .write("src/gen/README.md", "hand-written\n")
+        .write("layers/one/layer.toml", "[tasks.one]\nrun = \"true\"\n")
+}
+
+#[test]
+fn a_folder_deleted_or_moved_away_is_watched_again_when_it_comes_back() {
+    let t = tree();
+    let mut w = Watching::start(&t, &[]);
+    w.wait_round(1);
+    let src_a = t.root().join("src/a");
+    std::fs::remove_dir_all(&src_a).unwrap();
+    w.wait_round(2);
+    assert_eq!(w.started(2), ["all", "build"]);
+    std::fs::create_dir_all(&src_a).unwrap();
+    t.put("src/a/x.txt", "2\n");
+    w.wait_round(3);
+    assert_eq!(w.started(3), ["all", "build"]);
+    // Moved away and back: still watched, edits inside it count.
+    std::fs::rename(&src_a, t.root().join("moved")).unwrap();
+    w.wait_round(4);
+    std::fs::rename(t.root().join("moved"), &src_a).unwrap();
+    w.wait_round(5);
+    t.put("src/a/x.txt", "3\n");
+    w.wait_round(6);
+    assert_eq!(
+        w.round(6).unwrap()["paths"],
+        serde_json::json!(["src/a/x.txt"])
+    );
+    assert_eq!(w.started(6), ["all", "build"]);
+    assert_eq!(w.interrupt(), 130);
+}
+
+#[test]
+fn a_tree_copied_in_is_watched_to_its_last_folder() {
+    let t = tree();
+    let mut w = Watching::start(&t, &["--debounce", "300ms"]);
+    w.wait_round(1);
+    // Build the tree elsewhere, then move it in at once (as `cp -r` to a temp name and
+    // `mv`, or a `git checkout`, does).
+    let staging = tempfile::tempdir().unwrap();
+    for i in 0..5 {
+        for j in 0..5 {
+            let dir = staging.path().join(format!("d{i}/e{j}/f"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("file"), "x\n").unwrap();
+        }
+    }
+    let copy = t.root().join("src/copy");
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(staging.path())
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    w.wait_round(2);
+    assert_eq!(w.started(2), ["all", "build"]);
+    // The deepest folder is watched.
+    t.put("src/copy/d4/e4/f/file", "changed\n");
+    w.wait_round(3);
+    assert_eq!(
+        w.round(3).unwrap()["paths"],
+        serde_json::json!(["src/copy/d4/e4/f/file"])
+    );
+    assert_eq!(w.interrupt(), 130);
+}
+
+#[test]
+fn a_task_file_in_a_new_included_folder_reloads_the_graph() {
+    let t = tree();
+    let mut w = Watching::start(&t, &["all", "one"]);
+    w.wait_round(1);
+    t.put(
+        "layers/two/layer.toml",
+        "[tasks.two]\nrun = \"true\"\n[tasks.extra]\nrun = \"true\"\ndeps = [\"two\"]\n",
+    );
+    // The new tasks are not targets: the graph is reloaded, nothing of it drifted.
+    w.wait_round(2);
+    assert_eq!(w.round(2).unwrap()["trigger"], "graph");
+    assert_eq!(
+        w.round(2).unwrap()["paths"],
+        serde_json::json!(["layers/two/layer.toml"])
+    );
+    assert_eq!(w.interrupt(), 130);
+}
+
+#[test]
+fn editor_saves_and_unrelated_deletes_start_nothing_more_than_the_edit() {
+    let t = tree();
+    let mut w = Watching::start(&t, &[]);
+    w.wait_round(1);
+    // vim: a probe file, then write to a temp name and rename over the original.
+    t.put("src/a/4913", "");
+    std::fs::remove_file(t.root().join("src/a/4913")).unwrap();
+    t.put("src/a/.x.txt.swp", "swap");
+    t.put("src/a/x.txt~", "1\n");
+    std::fs::rename(
+        t.root().join("src/a/x.txt~"),
+        t.root().join("src/a/x.txt.new"),
+    )
+    .unwrap();
+    t.put("src/a/x.txt.new", "2\n");
+    std::fs::rename(
+        t.root().join("src/a/x.txt.new"),
+        t.root().join("src/a/x.txt"),
+    )
+    .unwrap();
+    std::fs::remove_file(t.root().join("src/a/.x.txt.swp")).unwrap();
+    w.wait_round(2);
+    assert_eq!(w.started(2), ["all", "build"]);
+    std::thread::sleep(QUIET);
+    assert_eq!(w.rounds(), 2, "{:#?}", w.events());
+    // Saving the same content again starts nothing.
+    t.put("src/a/x.txt", "2\n");
+    std::thread::sleep(QUIET);
+    assert_eq!(w.rounds(), 2, "{:#?}", w.events());
+    assert_eq!(w.interrupt(), 130);
+}
+
+#[test]
+fn a_deleted_output_runs_its_task_again_and_an_excluded_one_is_an_input() {
+    let t = tree();
+    let mut w = Watching::start(&t, &[]);
+    w.wait_round(1);
+    std::fs::remove_file(t.root().join("src/gen/api.txt")).unwrap();
+    w.wait_round(2);
+    // `gen` restores it (same content): `build` is cut off.
+    assert_eq!(w.started(2), ["gen"]);
+    // The README is excluded from `gen`'s outputs: it is `build`'s input.
+    t.put("src/gen/README.md", "edited\n");
+    w.wait_round(3);
+    assert_eq!(w.started(3), ["all", "build"]);
+    std::thread::sleep(QUIET);
+    assert_eq!(w.rounds(), 3, "{:#?}", w.events());
+    assert_eq!(w.interrupt(), 130);
+}
+
+#[test]
+fn a_task_rewriting_its_own_input_does_not_restart_forever() {
+    let t = Test::new()
+        .tasks(
+            r#"version = 1
+[tasks.codegen]
+inputs = ["src/**"]
+run = "sleep 0.3; echo same > src/gen.txt; sleep 0.3"
+"#,
+        )
+        .write("src/main.txt", "x\n");
+    let mut w = Watching::start(&t, &["codegen"]);
+    w.wait_round(1);
+    // Its first write is a change (the file is new): one restart at most; its later
+    // writes hold the same content and change nothing.
+    let restarts = w.count("task_restarted");
+    assert!(restarts <= 1, "{restarts} restarts in round 1");
+    std::thread::sleep(QUIET);
+    assert!(w.rounds() <= 2, "{:#?}", w.events());
+    assert_eq!(w.interrupt(), 130);
+}
