@@ -686,3 +686,36 @@ run = "sleep 0.3; echo same > src/gen.txt; sleep 0.3"
     assert!(w.rounds() <= 2, "{:#?}", w.events());
     assert_eq!(w.interrupt(), 130);
 }
+
+#[test]
+fn a_fixed_failure_lets_what_it_held_back_run() {
+    let t = Test::new()
+        .tasks(
+            r#"version = 1
+[settings]
+default = "all"
+[tasks.bad]
+inputs = ["flag.txt"]
+run = "grep -qx yes flag.txt"
+[tasks.after]
+deps = ["bad"]
+run = "true"
+[tasks.other]
+run = "true"
+[tasks.all]
+deps = ["after", "other"]
+"#,
+        )
+        .write("flag.txt", "no\n");
+    // -j1: `bad` (first defined, same expected time) fails before `other` can start.
+    let mut w = Watching::start(&t, &["-j1"]);
+    w.wait_round(1);
+    assert_eq!(w.started(1), ["bad"]);
+    assert_eq!(w.round(1).unwrap()["run_finished"]["ok"], false);
+    t.put("flag.txt", "yes\n");
+    w.wait_round(2);
+    // Only `bad`'s input changed; `other` (cancelled) and `after`, `all` (skipped) are
+    // checked again too.
+    assert_eq!(w.started(2), ["after", "all", "bad", "other"]);
+    assert_eq!(w.interrupt(), 130);
+}
