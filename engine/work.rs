@@ -79,7 +79,8 @@ impl TaskResult {
         )
     }
 
-    fn succeeded(&self) -> bool {
+    /// Whether the task ended up to date (it ran, or had no need to).
+    pub fn succeeded(&self) -> bool {
         matches!(self, TaskResult::Ran | TaskResult::UpToDate)
     }
 }

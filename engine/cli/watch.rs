@@ -329,10 +329,7 @@ fn rounds(
                 .unwrap_or_else(|p| p.into_inner())
                 .settle(|id| decided.get(&id).copied());
             for report in &outcome.reports {
-                if matches!(
-                    report.result,
-                    work::TaskResult::Ran | work::TaskResult::UpToDate
-                ) {
+                if report.result.succeeded() {
                     dirty.remove(&report.id);
                 } else {
                     dirty.insert(report.id);
@@ -763,10 +760,7 @@ fn settle_probes(
         if !names.contains(name) {
             continue;
         }
-        if matches!(
-            report.result,
-            work::TaskResult::Ran | work::TaskResult::UpToDate
-        ) {
+        if report.result.succeeded() {
             if clock.recovered(name) {
                 note(out, &format!("{name} is healthy again"));
             }
