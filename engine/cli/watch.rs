@@ -290,18 +290,21 @@ fn rounds(
             None => (watched.targets.clone(), false),
             Some(ids) => (below(graph, &watched.wanted, ids.union(&dirty)), true),
         };
-        let Some(ctx) = context(&watched.project, Some(state)) else {
-            return EXIT_INVALID;
-        };
         let run_options = Options {
             only,
             ..options.run.clone()
         };
-        let missing = crate::preflight::check(&ctx, &work::wanted(graph, &round_targets, only));
-        if !missing.is_empty() {
+        // A dotenv file that cannot be read (said by `context`) or a missing tool or
+        // variable: nothing runs, and the next round tries these tasks again.
+        let ctx = context(&watched.project, Some(state));
+        let missing = ctx
+            .as_ref()
+            .map(|ctx| crate::preflight::check(ctx, &work::wanted(graph, &round_targets, only)));
+        if let Some(missing) = missing.as_ref().filter(|m| !m.is_empty()) {
             eprintln!("{missing}");
-            dirty.extend(round_targets.iter().copied());
-        } else {
+        }
+        let ready = ctx.filter(|_| missing.is_some_and(|m| m.is_empty()));
+        if let Some(ctx) = ready {
             let began = Instant::now();
             let outcome = execute(
                 &ctx,
@@ -338,6 +341,8 @@ fn rounds(
             if let (Some(clock), Trigger::Probes(names)) = (&mut clock, &trigger) {
                 settle_probes(clock, names, &outcome.reports, graph, out);
             }
+        } else {
+            dirty.extend(round_targets.iter().copied());
         }
         status(out, watched);
         // Wait for the next reason to run.
