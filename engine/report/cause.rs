@@ -40,10 +40,19 @@ pub fn short(cause: &Cause) -> String {
 
 /// The first cause in a few words, and how many more there are.
 pub fn summary(causes: &[Cause]) -> String {
-    match causes {
-        [] => String::new(),
-        [one] => short(one),
-        [first, rest @ ..] => format!("{} (+{} more)", short(first), rest.len()),
+    // After a failed or interrupted attempt, a change is most likely what the user did
+    // about it (or, in `watch`, what restarted it): that is named first.
+    let lead = match causes.first() {
+        Some(Cause::Failed { .. } | Cause::Interrupted { .. }) => causes
+            .iter()
+            .find(|c| matches!(c, Cause::Changed(_)))
+            .or(causes.first()),
+        first => first,
+    };
+    match (lead, causes.len()) {
+        (None, _) => String::new(),
+        (Some(one), 1) => short(one),
+        (Some(lead), n) => format!("{} (+{} more)", short(lead), n - 1),
     }
 }
 
@@ -78,5 +87,33 @@ pub fn probe(state: Option<&ProbeState>) -> String {
             )
         }
         Some(ProbeState::Failed { message }) => format!("could not run: {message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::Change;
+
+    #[test]
+    fn a_summary_names_a_change_before_the_last_attempt_that_failed() {
+        let changed = Cause::Changed(Change::InputChanged {
+            path: "src/s.txt".into(),
+            implicit: false,
+            old: [0; 32],
+            new: [1; 32],
+        });
+        let interrupted = Cause::Interrupted { log: None };
+        assert_eq!(
+            summary(&[interrupted.clone(), changed.clone()]),
+            "input changed: src/s.txt (+1 more)"
+        );
+        assert_eq!(
+            summary(std::slice::from_ref(&interrupted)),
+            short(&interrupted)
+        );
+        // Otherwise the first cause leads.
+        assert_eq!(summary(&[Cause::NeverRun, changed]), "never run (+1 more)");
+        assert_eq!(summary(&[]), "");
     }
 }
