@@ -289,6 +289,7 @@ fn dispatch(cli: Cli) -> u8 {
                 only: *only,
                 keep_going: *keep_going,
                 jobs,
+                began: None,
             };
             if *dry_run {
                 commands::plan(project, &out, targets, false, &options)

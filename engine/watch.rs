@@ -317,6 +317,26 @@ impl Batch {
         }
     }
 
+    /// After a round: drops, for each changed path, the tasks for which `accounted(path,
+    /// task)` holds (their last success recorded the root-relative path as it is now: the
+    /// round saw it, whenever its event came); then the paths left without a task and the
+    /// tasks left without a path. An empty batch closes.
+    pub fn settle_by_content(&mut self, accounted: impl Fn(&Path, TaskId) -> bool) {
+        self.paths.retain(|path, ids| {
+            if ids.is_empty() {
+                return true;
+            }
+            ids.retain(|&id| !accounted(path, id));
+            !ids.is_empty()
+        });
+        let left: HashSet<TaskId> = self.paths.values().flatten().copied().collect();
+        self.tasks.retain(|id, _| left.contains(id));
+        self.produced.retain(|id, _| left.contains(id));
+        if self.tasks.is_empty() && self.produced.is_empty() && !self.project && !self.rescan {
+            *self = Batch::default();
+        }
+    }
+
     /// Events were lost: the next round checks everything.
     pub fn lost_events(&mut self, now: Instant) {
         self.rescan = true;
@@ -662,6 +682,22 @@ inputs = ["other/**"]
         batch.add(root, Path::new("/p/tasks.toml"), Meaning::Project, ms(60));
         batch.settle(|_| Some((ms(70), ms(71))));
         assert_eq!(batch.describe(5), "tasks.toml changed");
+    }
+
+    #[test]
+    fn a_round_settles_the_changes_its_tasks_recorded() {
+        let root = Path::new("/p");
+        let (a, b) = (crate::graph::Graph::id(0), crate::graph::Graph::id(1));
+        let now = Instant::now();
+        let mut batch = Batch::default();
+        batch.add(root, Path::new("/p/out.txt"), changed(vec![a]), now);
+        batch.add(root, Path::new("/p/both.txt"), changed(vec![a, b]), now);
+        // `a` recorded both paths as they are; `b` did not.
+        batch.settle_by_content(|_, id| id == a);
+        assert_eq!(batch.task_ids(), [b].into());
+        assert_eq!(batch.describe(5), "both.txt changed");
+        batch.settle_by_content(|_, _| true);
+        assert_eq!(batch.first, None);
     }
 
     #[test]

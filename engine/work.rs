@@ -30,6 +30,9 @@ pub struct Options {
     pub keep_going: bool,
     /// How many tasks run at once.
     pub jobs: usize,
+    /// What the reports' times count from (default: when `run` starts); `watch` sets it to
+    /// compare them with when file events arrived.
+    pub began: Option<std::time::Instant>,
 }
 
 /// How a task ended in this run.
@@ -324,7 +327,7 @@ pub fn run(
         graph,
         interrupted: 0,
         cancelled: Default::default(),
-        began: std::time::Instant::now(),
+        began: options.began.unwrap_or_else(std::time::Instant::now),
         started: HashMap::new(),
         phases: HashMap::with_capacity(wanted.len()),
         ready: BinaryHeap::new(),
@@ -2045,6 +2048,7 @@ mod tests {
             only: s.only,
             keep_going: s.keep_going,
             jobs: s.jobs,
+            began: None,
         };
         let targets: Vec<TaskId> = s.targets.iter().map(|&i| Graph::id(i)).collect();
         let reports = case.drive_ids(&targets, &options, &recorded_for_proptest, |_| {});

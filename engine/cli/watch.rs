@@ -290,8 +290,10 @@ fn rounds(
             None => (watched.targets.clone(), false),
             Some(ids) => (below(graph, &watched.wanted, ids.union(&dirty)), true),
         };
+        let began = Instant::now();
         let run_options = Options {
             only,
+            began: Some(began),
             ..options.run.clone()
         };
         // A dotenv file that cannot be read (said by `context`) or a missing tool or
@@ -305,7 +307,6 @@ fn rounds(
         }
         let ready = ctx.filter(|_| missing.is_some_and(|m| m.is_empty()));
         if let Some(ctx) = ready {
-            let began = Instant::now();
             let outcome = execute(
                 &ctx,
                 state,
@@ -326,11 +327,14 @@ fn rounds(
                 .filter(|r| r.result.was_decided())
                 .map(|r| (r.id, (began + r.started, began + r.ended)))
                 .collect();
-            shared
-                .batch
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .settle(|id| decided.get(&id).copied());
+            let mut batch = shared.batch.lock().unwrap_or_else(|p| p.into_inner());
+            batch.settle(|id| decided.get(&id).copied());
+            // A change whose event came in late (after its task was decided, or done) is
+            // seen all the same when the task's new success recorded the file as it is.
+            batch.settle_by_content(|rel, id| {
+                recorded_as_now(state, &watched.project.root, &graph.task(id).name, rel)
+            });
+            drop(batch);
             for report in &outcome.reports {
                 if report.result.succeeded() {
                     dirty.remove(&report.id);
@@ -409,6 +413,21 @@ fn rounds(
         }
     }
     unreachable!("rounds only end by returning")
+}
+
+/// Whether the last success of `task` recorded the root-relative `rel` (as an input or an
+/// output) with the content it has now, or neither recorded nor has it.
+fn recorded_as_now(state: &State, root: &Path, task: &str, rel: &Path) -> bool {
+    let Ok(Some(success)) = state.success(task) else {
+        return false;
+    };
+    let files = || success.record.inputs.iter().chain(&success.record.outputs);
+    // A folder that went with recorded files in it: not as recorded.
+    if files().any(|f| Path::new(&f.path).starts_with(rel) && Path::new(&f.path) != rel) {
+        return false;
+    }
+    let recorded = files().find(|f| Path::new(&f.path) == rel).map(|f| f.hash);
+    recorded == crate::digest::hash_file(&root.join(rel)).ok()
 }
 
 /// `ids` and every wanted task below them, in run order (deps first).
