@@ -460,6 +460,11 @@ impl Owners {
         }
     }
 
+    /// The literal leading parts of set `i`'s include globs ([`FileSet::bases`]).
+    pub fn bases(&self, i: usize) -> &[PathBuf] {
+        self.sets[i].bases()
+    }
+
     /// The sets (by index, ascending) that match the root-relative `rel`.
     pub fn matching(&self, rel: &Path) -> Vec<usize> {
         let mut found: Vec<usize> = self

@@ -20,8 +20,6 @@ pub struct Scope {
     inputs: Owners,
     /// Which tasks declare a path as an output (excludes honoured).
     outputs: Owners,
-    /// Each wanted task's input bases, by the same index: what a folder that went held.
-    bases: Vec<Vec<PathBuf>>,
     /// Every include glob of the inputs and of the project's own files: what is walked to
     /// find the folders to watch.
     walk: FileSet,
@@ -108,10 +106,6 @@ impl Scope {
             .iter()
             .map(|&id| graph.task(id).outputs.clone())
             .collect();
-        let bases = as_strs(&input_sets)
-            .iter()
-            .map(|globs| FileSet::new(globs.iter().copied()).bases().to_vec())
-            .collect();
         let includes = |sets: &[Vec<String>]| -> Vec<String> {
             sets.iter()
                 .flatten()
@@ -129,7 +123,6 @@ impl Scope {
             tasks: wanted.to_vec(),
             inputs: Owners::new(&as_strs(&input_sets)),
             outputs: Owners::new(&as_strs(&output_sets)),
-            bases,
             walk,
             input_files: FileSet::new(inputs_flat.iter().map(String::as_str)),
             project_files: FileSet::new(own.iter().map(String::as_str)),
@@ -172,7 +165,8 @@ impl Scope {
         if !certain {
             // Whatever could have had inputs in it; the round finds out.
             inputs.extend((0..self.tasks.len()).filter(|&i| {
-                self.bases[i]
+                self.inputs
+                    .bases(i)
                     .iter()
                     .any(|b| b.starts_with(rel) || rel.starts_with(b))
             }));

@@ -3,6 +3,7 @@
 //! (probes). What a changed path means is decided in `watch.rs`; the rounds run through the
 //! same code as `run`. See "Watch" in docs/design.md.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -15,7 +16,7 @@ use super::commands::{
     EXIT_INTERRUPTED, RunFiles, context, execute, interrupt_counter, take_over, targets,
 };
 use super::{EXIT_INVALID, Output};
-use crate::fingerprint::ProbeState;
+use crate::fingerprint::{Hash, ProbeState};
 use crate::graph::TaskId;
 use crate::load::Project;
 use crate::report::count;
@@ -331,8 +332,24 @@ fn rounds(
             batch.settle(|id| decided.get(&id).copied());
             // A change whose event came in late (after its task was decided, or done) is
             // seen all the same when the task's new success recorded the file as it is.
+            // Each record is decoded, and each file hashed, once.
+            let records = RefCell::new(HashMap::new());
+            let hashes = RefCell::new(HashMap::new());
             batch.settle_by_content(|rel, id| {
-                recorded_as_now(state, &watched.project.root, &graph.task(id).name, rel)
+                let mut records = records.borrow_mut();
+                let record = records.entry(id).or_insert_with(|| {
+                    let name = &graph.task(id).name;
+                    state.success(name).ok().flatten().map(|s| s.record)
+                });
+                let now = *hashes
+                    .borrow_mut()
+                    .entry(rel.to_path_buf())
+                    .or_insert_with(|| {
+                        crate::digest::hash_file(&watched.project.root.join(rel)).ok()
+                    });
+                record
+                    .as_ref()
+                    .is_some_and(|record| recorded_as_now(record, rel, now))
             });
             drop(batch);
             for report in &outcome.reports {
@@ -415,19 +432,15 @@ fn rounds(
     unreachable!("rounds only end by returning")
 }
 
-/// Whether the last success of `task` recorded the root-relative `rel` (as an input or an
-/// output) with the content it has now, or neither recorded nor has it.
-fn recorded_as_now(state: &State, root: &Path, task: &str, rel: &Path) -> bool {
-    let Ok(Some(success)) = state.success(task) else {
-        return false;
-    };
-    let files = || success.record.inputs.iter().chain(&success.record.outputs);
+/// Whether a task's last success (`record`) has the root-relative `rel`, as an input or an
+/// output, with the content hash it has `now`, or neither has it.
+fn recorded_as_now(record: &crate::fingerprint::Record, rel: &Path, now: Option<Hash>) -> bool {
+    let files = || record.inputs.iter().chain(&record.outputs);
     // A folder that went with recorded files in it: not as recorded.
     if files().any(|f| Path::new(&f.path).starts_with(rel) && Path::new(&f.path) != rel) {
         return false;
     }
-    let recorded = files().find(|f| Path::new(&f.path) == rel).map(|f| f.hash);
-    recorded == crate::digest::hash_file(&root.join(rel)).ok()
+    files().find(|f| Path::new(&f.path) == rel).map(|f| f.hash) == now
 }
 
 /// `ids` and every wanted task below them, in run order (deps first).
@@ -610,7 +623,7 @@ fn what_changed(
 /// The content hash of each small file at its last event, to tell a write that changed
 /// nothing from one that did.
 #[derive(Default)]
-struct Contents(HashMap<PathBuf, blake3::Hash>);
+struct Contents(HashMap<PathBuf, Hash>);
 
 impl Contents {
     /// Files up to this size are hashed; a bigger one always counts as changed.
@@ -620,10 +633,7 @@ impl Contents {
     fn unchanged(&mut self, path: &Path) -> bool {
         let small =
             std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() <= Self::MAX);
-        let hash = small
-            .then(|| std::fs::read(path).ok())
-            .flatten()
-            .map(|bytes| blake3::hash(&bytes));
+        let hash = small.then(|| crate::digest::hash_file(path).ok()).flatten();
         match hash {
             Some(hash) => self.0.insert(path.to_path_buf(), hash) == Some(hash),
             None => {
